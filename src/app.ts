@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Koa, { type Context, type Next } from 'koa';
+import Router from '@koa/router';
+import mount from 'koa-mount';
+import type { Services } from './services.js';
+import { jsonErrors, AppError } from './http/errors.js';
+import { safeUrl } from './http/logger.js';
+import { securityHeaders } from './http/security-headers.js';
+import { interactionRoutes } from './oauth/interactions/routes.js';
+
+const staticDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'static');
+const css = readFileSync(path.join(staticDir, 'app.css'));
+
+/** Composes the Koa app: middleware order, feature routers, then the mounted provider. */
+export function buildApp(s: Services): Koa {
+  const app = new Koa();
+  app.proxy = s.config.trustProxy;
+  app.silent = true;
+  app.on('error', (err, ctx?: Context) => s.logger.error({ err, reqId: ctx?.state?.reqId }, 'unhandled error'));
+
+  app.use(requestLog(s));
+  app.use(securityHeaders);
+
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', async (ctx) => {
+    const [db, kv] = await Promise.all([
+      s.ds.query('SELECT 1').then(() => true, () => false),
+      s.kv.ping(),
+    ]);
+    const ready = db && kv;
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'unavailable', checks: { database: db ? 'up' : 'down', [s.kv.kind === 'redis' ? 'redis' : 'memory_store']: kv ? 'up' : 'down' } };
+  });
+  router.get('/static/app.css', (ctx) => {
+    ctx.type = 'text/css';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = css;
+  });
+
+  const interactions = interactionRoutes({
+    provider: s.provider,
+    accounts: s.accounts,
+    audit: s.audit,
+    ds: s.ds,
+    render: s.render,
+    csrfSecret: s.config.cookieSecrets[0],
+  });
+
+  // Flowgate's JSON endpoints answer in the one error shape; the provider's in RFC 6749's.
+  app.use(async (ctx, next) => (isJsonApiPath(ctx.path) ? jsonErrors(ctx, next) : next()));
+  app.use(htmlErrors(s));
+  app.use(router.routes()).use(router.allowedMethods());
+  app.use(interactions.routes());
+  for (const feature of featureRouters(s)) app.use(feature.routes()).use(feature.allowedMethods());
+  app.use(async (ctx, next) => {
+    if (ctx.path.startsWith('/api/')) throw new AppError(404, 'NOT_FOUND', `No route for ${ctx.method} ${ctx.path}`);
+    await next();
+  });
+
+  // RFC 8414 metadata: the same document oidc-provider serves for OpenID discovery.
+  app.use(async (ctx, next) => {
+    if (ctx.path === '/.well-known/oauth-authorization-server') ctx.path = '/.well-known/openid-configuration';
+    await next();
+  });
+  app.use(mount(s.provider as unknown as Koa));
+  return app;
+}
+
+function isJsonApiPath(p: string): boolean {
+  return p.startsWith('/api/') || p === '/healthz' || p === '/readyz';
+}
+
+/** Feature routers mounted before the provider. Each feature adds its own here. */
+function featureRouters(_s: Services): Router[] {
+  return [];
+}
+
+function htmlErrors(s: Services) {
+  return async (ctx: Context, next: Next) => {
+    if (!ctx.path.startsWith('/interaction/')) return next();
+    try {
+      await next();
+    } catch (err) {
+      const e = err as { status?: number; name?: string; message?: string; error_description?: string };
+      if (!(err instanceof AppError) && !(e.status && e.status < 500)) s.logger.error({ err }, 'interaction failed');
+      ctx.status = err instanceof AppError ? err.status : e.status && e.status < 500 ? e.status : 500;
+      ctx.type = 'html';
+      const description =
+        e.name === 'SessionNotFound'
+          ? 'Your sign-in session was not found or has expired. Go back to the application and start again.'
+          : err instanceof AppError
+            ? err.message
+            : e.error_description ?? 'Please go back to the application and try again.';
+      ctx.body = s.render('error', { title: 'Something went wrong', error: err instanceof AppError ? err.code : e.name ?? 'error', description });
+    }
+  };
+}
+
+function requestLog(s: Services) {
+  return async (ctx: Context, next: Next) => {
+    const reqId = (typeof ctx.get('x-request-id') === 'string' && /^[\w-]{1,64}$/.test(ctx.get('x-request-id')) ? ctx.get('x-request-id') : '') || randomUUID();
+    ctx.state.reqId = reqId;
+    ctx.set('X-Request-Id', reqId);
+    const start = performance.now();
+    try {
+      await next();
+    } finally {
+      const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      if (ctx.path !== '/healthz') {
+        s.logger.info(
+          { reqId, method: ctx.method, url: safeUrl(ctx.originalUrl), status, ms: Math.round((performance.now() - start) * 10) / 10, ip: ctx.ip },
+          'request',
+        );
+      }
+    }
+  };
+}

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { configSchema, type Config } from './schema.js';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Which environment variable feeds which setting: used to name the culprit when validation fails. */
+const ENV_NAMES: Record<string, string> = {
+  env: 'NODE_ENV',
+  port: 'PORT',
+  host: 'HOST',
+  issuer: 'ISSUER',
+  apiAudience: 'API_AUDIENCE',
+  databaseUrl: 'DATABASE_URL',
+  dataDir: 'DATA_DIR',
+  redisUrl: 'REDIS_URL',
+  redisPrefix: 'REDIS_PREFIX',
+  logLevel: 'LOG_LEVEL',
+  cookieSecrets: 'COOKIE_SECRETS',
+  trustProxy: 'TRUST_PROXY',
+  keysDir: 'KEYS_DIR',
+  bodyLimit: 'BODY_LIMIT',
+  'tokens.accessTokenTtl': 'ACCESS_TOKEN_TTL',
+  'tokens.refreshTokenTtl': 'REFRESH_TOKEN_TTL',
+  'tokens.authorizationCodeTtl': 'AUTHORIZATION_CODE_TTL',
+  'tokens.clientCredentialsTtl': 'CLIENT_CREDENTIALS_TTL',
+  'tokens.sessionTtl': 'SESSION_TTL',
+  'apiKeys.prefix': 'API_KEY_PREFIX',
+  'apiKeys.pepper': 'API_KEY_PEPPER',
+  'apiKeys.defaultRollGraceSeconds': 'API_KEY_ROLL_GRACE_SECONDS',
+  seedDevData: 'SEED_DEV_DATA',
+};
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function bool(v: string | undefined): boolean | string | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  return v; // left as a string so the schema names it
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/**
+ * Development secrets are generated once and kept under the data directory so that sessions
+ * survive restarts of the single-process mode. Production must set them explicitly.
+ */
+function devSecrets(dataDir: string): { cookie: string; pepper: string } {
+  const file = path.join(dataDir, 'dev-secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  mkdirSync(dataDir, { recursive: true });
+  const secrets = { cookie: randomBytes(32).toString('base64url'), pepper: randomBytes(32).toString('base64url') };
+  writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+  return secrets;
+}
+
+/** The one place that reads `process.env` (or the env given) and `config/default.json`. */
+export function loadConfig(env: Env = process.env): Config {
+  const defaults = JSON.parse(readFileSync(path.join(projectRoot, 'config/default.json'), 'utf8'));
+  const nodeEnv = nonEmpty(env.NODE_ENV) ?? 'development';
+  const port = nonEmpty(env.PORT) ?? defaults.port;
+  const issuer = nonEmpty(env.ISSUER)?.replace(/\/$/, '') ?? `http://localhost:${port}`;
+  const dataDir = path.resolve(projectRoot, nonEmpty(env.DATA_DIR) ?? 'data');
+  const production = nodeEnv === 'production';
+  const needDev = !production && (!nonEmpty(env.COOKIE_SECRETS) || !nonEmpty(env.API_KEY_PEPPER));
+  const dev = needDev ? devSecrets(dataDir) : undefined;
+
+  const raw = {
+    env: nodeEnv,
+    port,
+    host: nonEmpty(env.HOST) ?? defaults.host,
+    issuer,
+    apiAudience: nonEmpty(env.API_AUDIENCE) ?? `${issuer}/api`,
+    databaseUrl: nonEmpty(env.DATABASE_URL),
+    dataDir,
+    redisUrl: nonEmpty(env.REDIS_URL),
+    redisPrefix: env.REDIS_PREFIX ?? 'flowgate:',
+    logLevel: nonEmpty(env.LOG_LEVEL) ?? defaults.logLevel,
+    cookieSecrets: nonEmpty(env.COOKIE_SECRETS)?.split(',').map((s) => s.trim()) ?? (dev ? [dev.cookie] : []),
+    trustProxy: bool(env.TRUST_PROXY) ?? false,
+    keysDir: path.resolve(projectRoot, nonEmpty(env.KEYS_DIR) ?? 'keys'),
+    bodyLimit: nonEmpty(env.BODY_LIMIT) ?? defaults.bodyLimit,
+    tokens: {
+      ...defaults.tokens,
+      ...(nonEmpty(env.ACCESS_TOKEN_TTL) && { accessTokenTtl: env.ACCESS_TOKEN_TTL }),
+      ...(nonEmpty(env.REFRESH_TOKEN_TTL) && { refreshTokenTtl: env.REFRESH_TOKEN_TTL }),
+      ...(nonEmpty(env.AUTHORIZATION_CODE_TTL) && { authorizationCodeTtl: env.AUTHORIZATION_CODE_TTL }),
+      ...(nonEmpty(env.CLIENT_CREDENTIALS_TTL) && { clientCredentialsTtl: env.CLIENT_CREDENTIALS_TTL }),
+      ...(nonEmpty(env.SESSION_TTL) && { sessionTtl: env.SESSION_TTL }),
+    },
+    apiKeys: {
+      prefix: nonEmpty(env.API_KEY_PREFIX) ?? defaults.apiKeys.prefix,
+      pepper: nonEmpty(env.API_KEY_PEPPER) ?? dev?.pepper,
+      defaultRollGraceSeconds: nonEmpty(env.API_KEY_ROLL_GRACE_SECONDS) ?? defaults.apiKeys.defaultRollGraceSeconds,
+    },
+    plans: defaults.plans,
+    seedDevData: bool(env.SEED_DEV_DATA) ?? !production,
+  };
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = issue.path.join('.');
+      const name = ENV_NAMES[key] ?? ENV_NAMES[String(issue.path[0])] ?? key;
+      return `  ${name}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+const positiveInt = z.coerce.number().int().positive();
+
+const planSchema = z.object({
+  // null = unlimited
+  maxApiKeys: z.number().int().nonnegative().nullable(),
+});
+
+/** Every setting Flowgate reads. Environment variables override `config/default.json`. */
+export const configSchema = z.object({
+  env: z.enum(['development', 'production', 'test']),
+  port: z.coerce.number().int().min(0).max(65535),
+  host: z.string().min(1),
+  issuer: z.url(),
+  apiAudience: z.url(),
+  databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  dataDir: z.string().min(1),
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
+  redisPrefix: z.string(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  cookieSecrets: z.array(z.string().min(32, 'each cookie secret needs at least 32 characters')).min(1),
+  trustProxy: z.boolean(),
+  keysDir: z.string().min(1),
+  bodyLimit: z.string().regex(/^\d+(kb|mb|b)$/i),
+  tokens: z.object({
+    accessTokenTtl: positiveInt,
+    authorizationCodeTtl: positiveInt,
+    refreshTokenTtl: positiveInt,
+    clientCredentialsTtl: positiveInt,
+    sessionTtl: positiveInt,
+    interactionTtl: positiveInt,
+    grantTtl: positiveInt,
+    idTokenTtl: positiveInt,
+  }),
+  apiKeys: z.object({
+    prefix: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,9}[-_]$/, 'must be 1-10 letters/digits ending in "-" or "_", e.g. sk- or wfk_'),
+    pepper: z.string().min(16, 'needs at least 16 characters'),
+    defaultRollGraceSeconds: z.coerce.number().int().nonnegative(),
+  }),
+  plans: z.record(z.string(), planSchema),
+  seedDevData: z.boolean(),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type PlanConfig = z.infer<typeof planSchema>;

@@ -1,0 +1,18 @@
+// Every entity and migration, in one list for the data source (composition, like app.ts).
+import { Init1732300000000 } from '../migrations/1732300000000-init.js';
+import { MembershipEntity, OrganizationEntity, TeamEntity, UserEntity } from './accounts/entities.js';
+import { AuditEventEntity } from './audit/entity.js';
+import { OAuthClientEntity, OAuthConsentEntity, OidcArtifactEntity } from './oauth/entities.js';
+
+export const entities = [
+  OrganizationEntity,
+  TeamEntity,
+  UserEntity,
+  MembershipEntity,
+  OAuthClientEntity,
+  OAuthConsentEntity,
+  OidcArtifactEntity,
+  AuditEventEntity,
+];
+
+export const migrations = [Init1732300000000];

@@ -1,0 +1,54 @@
+import type { Context, Next } from 'koa';
+
+/** Flowgate's one JSON error: `{"success": false, "error": {"code", "message", "details"}}`. */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+export const errors = {
+  badRequest: (message: string, details?: Record<string, unknown>) => new AppError(400, 'BAD_REQUEST', message, details),
+  validation: (message: string, details?: Record<string, unknown>) => new AppError(400, 'VALIDATION_ERROR', message, details),
+  unauthorized: (code: string, message: string, details?: Record<string, unknown>) => new AppError(401, code, message, details),
+  forbidden: (code: string, message: string, details?: Record<string, unknown>) => new AppError(403, code, message, details),
+  notFound: (message = 'Not found') => new AppError(404, 'NOT_FOUND', message),
+  conflict: (message: string, details?: Record<string, unknown>) => new AppError(409, 'CONFLICT', message, details),
+};
+
+export function errorBody(code: string, message: string, details?: Record<string, unknown>) {
+  return { success: false as const, error: { code, message, ...(details !== undefined && { details }) } };
+}
+
+export function sendError(ctx: Context, err: AppError): void {
+  ctx.status = err.status;
+  if (err.headers) ctx.set(err.headers);
+  ctx.body = errorBody(err.code, err.message, err.details);
+}
+
+/**
+ * Turns thrown errors into the one JSON shape. Unknown errors become a 500 without their message
+ * (messages may carry input, and input may carry secrets).
+ */
+export async function jsonErrors(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+  } catch (err) {
+    if (err instanceof AppError) return sendError(ctx, err);
+    const e = err as { status?: number; expose?: boolean; type?: string; message?: string };
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      const code = e.status === 413 ? 'PAYLOAD_TOO_LARGE' : e.status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST';
+      const message =
+        e.type === 'entity.parse.failed' ? 'Request body is not valid JSON' : e.expose && e.message ? e.message : 'Bad request';
+      return sendError(ctx, new AppError(e.status, code, message));
+    }
+    ctx.app.emit('error', err, ctx);
+    sendError(ctx, new AppError(500, 'INTERNAL_ERROR', 'Internal server error'));
+  }
+}

@@ -1,0 +1,39 @@
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+/**
+ * Paths pino removes wherever they appear. Secrets travel in headers, cookies, query strings and
+ * bodies; the request serializer below never logs raw URLs with their query strings.
+ */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.client_secret',
+  '*.secret',
+  '*.token',
+  '*.key',
+  '*.api_key',
+  '*.access_token',
+  '*.refresh_token',
+];
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'flowgate' },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { err: pino.stdSerializers.err },
+    },
+    destination,
+  );
+}
+
+const SECRET_QUERY = /([?&](?:api-key|api_key|access_token|token|client_secret|code|refresh_token|subject_token|assertion|client_assertion)=)[^&]*/gi;
+
+/** The path with secret-bearing query values replaced, for logs. */
+export function safeUrl(url: string): string {
+  return url.replace(SECRET_QUERY, '$1[redacted]');
+}

@@ -1,0 +1,185 @@
+// The only module that imports oidc-provider's runtime.
+import Provider, { errors as oidcErrors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { DataSource } from 'typeorm';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { KeyValueStore } from '../storage/kv.js';
+import type { AccountsService } from '../accounts/service.js';
+import { adapterFactory } from './adapter.js';
+import { OAuthConsentEntity } from './entities.js';
+import { providerJwks, type StoredKey } from './signing-keys.js';
+import { secretMatches } from './secrets.js';
+import { OIDC_SCOPES, RESOURCE_SCOPES } from './scopes.js';
+import type { Renderer } from '../http/render.js';
+
+export interface ProviderDeps {
+  config: Config;
+  ds: DataSource;
+  kv: KeyValueStore;
+  accounts: AccountsService;
+  keys: StoredKey[];
+  logger: Logger;
+  render: Renderer;
+}
+
+export type { Provider, KoaContextWithOIDC };
+export { oidcErrors };
+
+export const CLIENT_AUTH_SIGNING_ALGS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'];
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, ds, kv, accounts, keys, logger } = deps;
+  const secure = config.issuer.startsWith('https://');
+  const consents = () => ds.getRepository(OAuthConsentEntity);
+
+  async function orgForGrant(grantId: string | undefined): Promise<string | undefined> {
+    if (!grantId) return undefined;
+    const row = await consents().findOneBy({ grantId });
+    return row?.orgId;
+  }
+
+  const configuration: Configuration = {
+    adapter: adapterFactory(ds, kv),
+    jwks: providerJwks(keys) as Configuration['jwks'],
+    cookies: {
+      keys: config.cookieSecrets,
+      long: { httpOnly: true, sameSite: 'lax', secure, signed: true },
+      short: { httpOnly: true, sameSite: 'lax', secure, signed: true },
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email', ...RESOURCE_SCOPES],
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name'],
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
+    },
+    enabledJWA: {
+      // Asymmetric only: symmetric client assertions would need the plaintext secret we never store.
+      clientAuthSigningAlgValues: CLIENT_AUTH_SIGNING_ALGS as any,
+      idTokenSigningAlgValues: ['ES256', 'RS256'],
+      userinfoSigningAlgValues: ['ES256', 'RS256'],
+    },
+    responseTypes: ['code'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    extraClientMetadata: {
+      properties: ['org_id', 'flowgate_introspect'],
+    },
+    pkce: {
+      // RFC 7636 / OAuth 2.1: public clients must use PKCE (S256; oidc-provider 9 has no "plain").
+      required: (_ctx, client) => client.clientAuthMethod === 'none',
+    },
+    findAccount: async (_ctx, sub) => {
+      const user = await accounts.getUser(sub);
+      if (!user) return undefined;
+      return {
+        accountId: user.id,
+        claims: async () => ({ sub: user.id, email: user.email, email_verified: true, ...(user.name && { name: user.name }) }),
+      };
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    loadExistingGrant: async (ctx) => {
+      // Consent is remembered per user, client and scope set: first this browser session's grant,
+      // then the latest unrevoked consent the user gave this client (from any session).
+      const fromResult = ctx.oidc.result?.consent?.grantId;
+      const fromSession = ctx.oidc.session?.grantIdFor(ctx.oidc.client!.clientId);
+      const id = fromResult || fromSession;
+      if (id) return ctx.oidc.provider.Grant.find(id);
+      const accountId = ctx.oidc.session?.accountId;
+      if (!accountId) return undefined;
+      const row = await consents().findOne({
+        where: { userId: accountId, clientId: ctx.oidc.client!.clientId, revokedAt: null as any },
+        order: { createdAt: 'DESC' },
+      });
+      return row ? ctx.oidc.provider.Grant.find(row.grantId) : undefined;
+    },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.type = 'html';
+          ctx.body = deps.render('logout', { title: 'Sign out', form });
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.type = 'html';
+          ctx.body = deps.render('message', { title: 'Signed out', message: 'You are signed out.' });
+        },
+      },
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client) => client.metadata().flowgate_introspect === true,
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, resource) => {
+          if (resource !== config.apiAudience) throw new oidcErrors.InvalidTarget(`unknown resource ${resource}`);
+          // RFC 9068: JWT access tokens (typ at+jwt) for the workflow API.
+          return {
+            scope: RESOURCE_SCOPES.join(' '),
+            audience: config.apiAudience,
+            accessTokenTTL: config.tokens.accessTokenTtl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+    },
+    extraTokenClaims: async (ctx, token) => {
+      // Access tokens carry the organization they act for: the client's own for client
+      // credentials, the one the user chose at consent otherwise.
+      if (token.kind === 'ClientCredentials') {
+        const orgId = ctx.oidc.client?.metadata().org_id;
+        return orgId ? { org_id: orgId } : undefined;
+      }
+      const orgId = await orgForGrant((token as { grantId?: string }).grantId);
+      return orgId ? { org_id: orgId } : undefined;
+    },
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: config.tokens.accessTokenTtl,
+      AuthorizationCode: config.tokens.authorizationCodeTtl,
+      ClientCredentials: config.tokens.clientCredentialsTtl,
+      IdToken: config.tokens.idTokenTtl,
+      Interaction: config.tokens.interactionTtl,
+      Session: config.tokens.sessionTtl,
+      Grant: config.tokens.grantTtl,
+      RefreshToken: (_ctx, token, client) => {
+        if (token.isSenderConstrained?.() || client.clientAuthMethod !== 'none') return config.tokens.refreshTokenTtl;
+        return Math.min(config.tokens.refreshTokenTtl, 86400 * 7);
+      },
+    },
+    renderError: async (ctx, out, _error) => {
+      ctx.type = 'html';
+      ctx.body = deps.render('error', { title: 'Something went wrong', error: out.error, description: out.error_description });
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+
+  // Client secrets are stored as SHA-256 hashes (oauth_clients.secret_hash) and handed to the
+  // provider as such; compare the hash of what was presented, in constant time.
+  (provider.Client.prototype as any).compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return typeof actual === 'string' && !!this.clientSecret && secretMatches(actual, this.clientSecret);
+  };
+
+  provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server_error'));
+  provider.on('grant.revoked', (_ctx, grantId) => {
+    void consents().update({ grantId }, { revokedAt: new Date() });
+  });
+  return provider;
+}
+
+export const OIDC_SCOPE_NAMES = Object.keys(OIDC_SCOPES);

@@ -1,0 +1,95 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { exportJWK, generateKeyPair, calculateJwkThumbprint, type JWK } from 'jose';
+
+/**
+ * Signing keys live in `<keysDir>/jwks.private.json` (git-ignored). Every instance of a deployment
+ * reads the same file (or the same mounted secret), so all sign with and publish the same set.
+ *
+ * oidc-provider signs with the first key of the wanted algorithm, so the active keys come first.
+ * Retired keys stay published (verify-only) until every token they signed has expired.
+ */
+export interface StoredKey extends JWK {
+  kid: string;
+  alg: 'ES256' | 'RS256';
+  use: 'sig';
+  created_at: number;
+  retired_at?: number;
+}
+
+interface KeyFile {
+  keys: StoredKey[];
+}
+
+export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
+
+export function keyFilePath(keysDir: string): string {
+  return path.join(keysDir, 'jwks.private.json');
+}
+
+export function readKeys(keysDir: string): StoredKey[] {
+  const file = keyFilePath(keysDir);
+  if (!existsSync(file)) return [];
+  return (JSON.parse(readFileSync(file, 'utf8')) as KeyFile).keys;
+}
+
+function writeKeys(keysDir: string, keys: StoredKey[]): void {
+  mkdirSync(keysDir, { recursive: true });
+  const file = keyFilePath(keysDir);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ keys }, null, 2), { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+async function newKey(alg: 'ES256' | 'RS256'): Promise<StoredKey> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' && { modulusLength: 2048 }) });
+  const jwk = await exportJWK(privateKey);
+  const kid = (await calculateJwkThumbprint(jwk)).slice(0, 16);
+  return { ...jwk, kid, alg, use: 'sig', created_at: Math.floor(Date.now() / 1000) };
+}
+
+/** Creates the key set when none exists; returns whether it did. */
+export async function ensureKeys(keysDir: string): Promise<boolean> {
+  if (readKeys(keysDir).length > 0) return false;
+  writeKeys(keysDir, [await newKey('ES256'), await newKey('RS256')]);
+  return true;
+}
+
+/**
+ * New active keys for every algorithm; the previous ones are retired (kept for verification).
+ * Retired keys whose retirement is older than `maxTokenLifetime` are dropped: nothing they signed
+ * can still be valid.
+ */
+export async function rotateKeys(keysDir: string, maxTokenLifetime: number): Promise<{ added: StoredKey[]; removed: string[] }> {
+  const now = Math.floor(Date.now() / 1000);
+  const current = readKeys(keysDir);
+  const added = [await newKey('ES256'), await newKey('RS256')];
+  const kept: StoredKey[] = [];
+  const removed: string[] = [];
+  for (const k of current) {
+    const retiredAt = k.retired_at ?? now;
+    if (now - retiredAt > maxTokenLifetime) removed.push(k.kid);
+    else kept.push({ ...k, retired_at: retiredAt });
+  }
+  writeKeys(keysDir, [...added, ...kept]);
+  return { added, removed };
+}
+
+/** The set handed to oidc-provider: active keys first, metadata stripped. */
+export function providerJwks(keys: StoredKey[]): { keys: JWK[] } {
+  const active = keys.filter((k) => !k.retired_at);
+  const retired = keys.filter((k) => k.retired_at);
+  return {
+    keys: [...active, ...retired].map(({ created_at: _c, retired_at: _r, ...jwk }) => jwk),
+  };
+}
+
+export function publicView(k: StoredKey) {
+  return {
+    kid: k.kid,
+    alg: k.alg,
+    status: k.retired_at ? 'retired' : 'active',
+    created_at: new Date(k.created_at * 1000).toISOString(),
+    ...(k.retired_at && { retired_at: new Date(k.retired_at * 1000).toISOString() }),
+  };
+}

@@ -1,0 +1,55 @@
+import type { DataSource } from 'typeorm';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { openDatabase } from './storage/datasource.js';
+import type { KeyValueStore } from './storage/kv.js';
+import { openKeyValueStore } from './storage/open-kv.js';
+import { entities, migrations } from './entities.js';
+import { AuditLog } from './audit/service.js';
+import { AccountsService } from './accounts/service.js';
+import { ClientsService } from './oauth/clients-service.js';
+import { createProvider, type Provider } from './oauth/provider.js';
+import { ensureKeys, readKeys } from './oauth/signing-keys.js';
+import { createRenderer, type Renderer } from './http/render.js';
+
+/** Everything the HTTP app and the CLI share: one service layer, built once per process. */
+export interface Services {
+  config: Config;
+  logger: Logger;
+  ds: DataSource;
+  kv: KeyValueStore;
+  audit: AuditLog;
+  accounts: AccountsService;
+  clients: ClientsService;
+  provider: Provider;
+  render: Renderer;
+  close(): Promise<void>;
+}
+
+export async function buildServices(config: Config, logger: Logger): Promise<Services> {
+  if (await ensureKeys(config.keysDir)) logger.info({ dir: config.keysDir }, 'generated signing keys (ES256, RS256)');
+  const ds = await openDatabase(config, { entities, migrations });
+  const kv = openKeyValueStore(config);
+  const audit = new AuditLog(ds);
+  const accounts = new AccountsService(ds, config, audit);
+  const render = createRenderer();
+  const provider = createProvider({ config, ds, kv, accounts, keys: readKeys(config.keysDir), logger, render });
+  const clients = new ClientsService(ds, accounts, audit, async (metadata) => {
+    await provider.Client.validate(metadata as any);
+  });
+  return {
+    config,
+    logger,
+    ds,
+    kv,
+    audit,
+    accounts,
+    clients,
+    provider,
+    render,
+    async close() {
+      await kv.close();
+      if (ds.isInitialized) await ds.destroy();
+    },
+  };
+}
