@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import type { Services } from '../services.js';
+import { CLI_ACTOR } from '../audit/service.js';
+import { rotateKeys, readKeys, ensureKeys, publicView } from '../oauth/signing-keys.js';
+import type { Role } from '../accounts/entities.js';
+import { print, required, UsageError } from './output.js';
+
+export interface CommandContext {
+  values: Record<string, any>;
+  json: boolean;
+}
+
+export type Command = (s: Services, c: CommandContext) => Promise<void>;
+
+/** Option names per command, for node:util parseArgs. `multiple` options may repeat. */
+export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+  json: { type: 'boolean' },
+  name: { type: 'string' },
+  plan: { type: 'string' },
+  org: { type: 'string' },
+  email: { type: 'string' },
+  password: { type: 'string' },
+  role: { type: 'string' },
+  team: { type: 'string' },
+  'redirect-uri': { type: 'string', multiple: true },
+  'grant-type': { type: 'string', multiple: true },
+  'auth-method': { type: 'string' },
+  'jwks-file': { type: 'string' },
+  'jwks-uri': { type: 'string' },
+  scope: { type: 'string' },
+  introspect: { type: 'boolean' },
+};
+
+export const COMMANDS: Record<string, Command> = {
+  'orgs create': async (s, { values, json }) => {
+    const org = await s.accounts.createOrganization(CLI_ACTOR, { name: required(values, 'name'), plan: values.plan });
+    print(json, { id: org.id, name: org.name, plan: org.plan });
+  },
+  'orgs list': async (s, { json }) => {
+    const orgs = await s.accounts.listOrganizations();
+    const items = orgs.map((o) => ({ id: o.id, name: o.name, plan: o.plan }));
+    print(json, { items }, items.map((o) => `${o.id}  ${o.name}  (${o.plan})`).join('\n') || 'no organizations');
+  },
+  'teams create': async (s, { values, json }) => {
+    const team = await s.accounts.createTeam(CLI_ACTOR, { orgId: required(values, 'org'), name: required(values, 'name') });
+    print(json, { id: team.id, org_id: team.orgId, name: team.name });
+  },
+  'users create': async (s, { values, json }) => {
+    const { user, membership } = await s.accounts.createUser(CLI_ACTOR, {
+      email: required(values, 'email'),
+      password: required(values, 'password'),
+      orgId: required(values, 'org'),
+      role: (values.role ?? 'member') as Role,
+      teamId: values.team,
+    });
+    print(json, { id: user.id, email: user.email, org_id: membership.orgId, role: membership.role, team_id: membership.teamId });
+  },
+  'clients create': async (s, { values, json }) => {
+    const jwks = values['jwks-file'] ? JSON.parse(readFileSync(values['jwks-file'], 'utf8')) : undefined;
+    const { client, clientSecret } = await s.clients.create(CLI_ACTOR, {
+      orgId: required(values, 'org'),
+      name: required(values, 'name'),
+      redirectUris: values['redirect-uri'] ?? [],
+      grantTypes: values['grant-type'],
+      authMethod: values['auth-method'],
+      jwks,
+      jwksUri: values['jwks-uri'],
+      scope: values.scope,
+      introspect: values.introspect ?? false,
+    });
+    const out = { id: client.client_id, ...client, ...(clientSecret && { client_secret: clientSecret }) };
+    print(
+      json,
+      out,
+      [
+        `client_id: ${client.client_id}`,
+        ...(clientSecret ? [`client_secret: ${clientSecret}`, '(the secret is shown only now; store it safely)'] : []),
+        `grant_types: ${client.grant_types.join(' ')}`,
+        `auth_method: ${client.token_endpoint_auth_method}`,
+      ].join('\n'),
+    );
+  },
+  'clients list': async (s, { values, json }) => {
+    const items = await s.clients.list(required(values, 'org'));
+    print(json, { items }, items.map((c) => `${c.client_id}  ${c.name}  [${c.grant_types.join(', ')}]`).join('\n') || 'no clients');
+  },
+};
+
+/** Key commands work on the keys directory alone: no database needed. */
+export const KEY_COMMANDS: Record<string, (keysDir: string, maxTokenLifetime: number, c: CommandContext) => Promise<void>> = {
+  'keys generate': async (dir, _max, { json }) => {
+    const created = await ensureKeys(dir);
+    const keys = readKeys(dir).map(publicView);
+    print(json, { created, keys }, created ? `generated ${keys.length} keys in ${dir}` : `keys already exist in ${dir} (use keys rotate)`);
+  },
+  'keys rotate': async (dir, max, { json }) => {
+    await ensureKeys(dir);
+    const { added, removed } = await rotateKeys(dir, max);
+    const keys = readKeys(dir).map(publicView);
+    print(json, { added: added.map((k) => k.kid), removed, keys }, `new active keys: ${added.map((k) => `${k.kid} (${k.alg})`).join(', ')}; restart instances to pick them up`);
+  },
+  'keys list': async (dir, _max, { json }) => {
+    const keys = readKeys(dir).map(publicView);
+    print(json, { keys }, keys.map((k) => `${k.kid}  ${k.alg}  ${k.status}  ${k.created_at}`).join('\n') || 'no keys');
+  },
+};
+
+export { UsageError };

@@ -1,0 +1,72 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError } from '../config/load.js';
+import { createLogger } from '../http/logger.js';
+import { buildServices } from '../services.js';
+import { AppError } from '../http/errors.js';
+import { openDatabase } from '../storage/datasource.js';
+import { entities, migrations } from '../entities.js';
+import { COMMANDS, KEY_COMMANDS, OPTIONS, UsageError } from './commands.js';
+
+const USAGE = `usage: flowgate <command> [options] [--json]
+  migrate
+  orgs create --name N [--plan free|pro|enterprise]     orgs list
+  teams create --org ID --name N
+  users create --email E --password P --org ID [--role owner|admin|member] [--team ID]
+  clients create --org ID --name N [--redirect-uri U]... [--grant-type G]... [--auth-method M]
+                 [--jwks-file F | --jwks-uri U] [--scope "S"] [--introspect]
+  clients list --org ID
+  keys generate | keys rotate | keys list`;
+
+export async function runCli(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const fail = (code: string, message: string, status = 1) => {
+    if (json) process.stdout.write(`${JSON.stringify({ success: false, error: { code, message } })}\n`);
+    else process.stderr.write(`error: ${message}\n`);
+    return status;
+  };
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    const name = positionals.slice(0, 2).join(' ');
+    const config = loadConfig();
+    if (positionals[0] === 'migrate') {
+      const ds = await openDatabase(config, { entities, migrations });
+      await ds.destroy();
+      process.stdout.write(json ? '{"migrated":true}\n' : 'migrations applied\n');
+      return 0;
+    }
+    const maxTokenLifetime = Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl, config.tokens.clientCredentialsTtl);
+    if (KEY_COMMANDS[name]) {
+      await KEY_COMMANDS[name](config.keysDir, maxTokenLifetime, { values, json });
+      return 0;
+    }
+    const command = COMMANDS[name];
+    if (!command) {
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+    }
+    const services = await buildServices(config, createLogger('warn'));
+    try {
+      await command(services, { values, json });
+    } finally {
+      await services.close();
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) return fail('USAGE', `${err.message}\n${USAGE}`, 2);
+    if (err instanceof ConfigError) return fail('CONFIG', err.message, 2);
+    if (err instanceof AppError) return fail(err.code, err.message);
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return fail('USAGE', (err as Error).message, 2);
+    throw err;
+  }
+}
+
+const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/cli/main.ts');
+if (isMain) {
+  runCli(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`error: ${err?.stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+}
