@@ -5,6 +5,8 @@
 export interface KeyValueStore {
   readonly kind: 'redis' | 'memory';
   get(key: string): Promise<string | null>;
+  /** Several keys in one round trip. */
+  mGet(keys: string[]): Promise<(string | null)[]>;
   /** ttlSeconds omitted: no expiry. */
   set(key: string, value: string, ttlSeconds?: number): Promise<void>;
   /** Set only if absent; true when this call stored it (single-use checks). */

@@ -41,6 +41,9 @@ export class MemoryKeyValueStore implements KeyValueStore {
     const e = this.live(key);
     return typeof e?.value === 'string' ? e.value : null;
   }
+  async mGet(keys: string[]) {
+    return Promise.all(keys.map((k) => this.get(k)));
+  }
   async set(key: string, value: string, ttlSeconds?: number) {
     this.map.set(key, { value, expiresAt: this.exp(ttlSeconds) });
   }

@@ -22,6 +22,9 @@ export class RedisKeyValueStore implements KeyValueStore {
   async get(key: string) {
     return this.client.get(key);
   }
+  async mGet(keys: string[]) {
+    return keys.length ? this.client.mget(...keys) : [];
+  }
   async set(key: string, value: string, ttlSeconds?: number) {
     if (ttlSeconds === undefined) await this.client.set(key, value);
     else await this.client.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
