@@ -18,6 +18,7 @@ const css = readFileSync(path.join(staticDir, 'app.css'));
 export function buildApp(s: Services): Koa {
   const app = new Koa();
   app.proxy = s.config.trustProxy;
+  app.keys = s.config.cookieSecrets; // koa-mount runs oidc-provider on this app's ctx.cookies: it signs with these keys
   app.silent = true;
   app.on('error', (err, ctx?: Context) => s.logger.error({ err, reqId: ctx?.state?.reqId }, 'unhandled error'));
 
