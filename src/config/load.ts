@@ -30,10 +30,25 @@ const ENV_NAMES: Record<string, string> = {
   'apiKeys.prefix': 'API_KEY_PREFIX',
   'apiKeys.pepper': 'API_KEY_PEPPER',
   'apiKeys.defaultRollGraceSeconds': 'API_KEY_ROLL_GRACE_SECONDS',
+  'webhooks.retrySchedule': 'WEBHOOK_RETRY_SCHEDULE',
+  'webhooks.allowPrivateNetworks': 'WEBHOOK_ALLOW_PRIVATE_NETWORKS',
+  'webhooks.pollIntervalMs': 'WEBHOOK_POLL_INTERVAL_MS',
+  'webhooks.scannerPublicKeys': 'SECRET_SCANNER_PUBLIC_KEYS',
   seedDevData: 'SEED_DEV_DATA',
+  workers: 'WORKERS',
 };
 
 export class ConfigError extends Error {}
+
+/** A JSON object from an environment variable; anything else is left for the schema to name. */
+function jsonObject(v: string | undefined): unknown {
+  if (v === undefined || v === '') return undefined;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -101,18 +116,52 @@ export function loadConfig(env: Env = process.env): Config {
       defaultRollGraceSeconds: nonEmpty(env.API_KEY_ROLL_GRACE_SECONDS) ?? defaults.apiKeys.defaultRollGraceSeconds,
     },
     plans: defaults.plans,
+    webhooks: {
+      retrySchedule: nonEmpty(env.WEBHOOK_RETRY_SCHEDULE)?.split(',').map((v) => (/^\s*\d+\s*$/.test(v) ? Number(v) : v)) ?? [5, 300, 1800, 7200, 18000, 36000, 36000],
+      allowPrivateNetworks: bool(env.WEBHOOK_ALLOW_PRIVATE_NETWORKS) ?? false,
+      pollIntervalMs: nonEmpty(env.WEBHOOK_POLL_INTERVAL_MS) ?? 1000,
+      scannerPublicKeys: jsonObject(env.SECRET_SCANNER_PUBLIC_KEYS) ?? {},
+    },
     seedDevData: bool(env.SEED_DEV_DATA) ?? !production,
+    workers: nonEmpty(env.WORKERS) ?? 1,
   };
+
+  const problems = productionProblems(env, production);
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
+    for (const issue of parsed.error.issues) {
       const key = issue.path.join('.');
       const name = ENV_NAMES[key] ?? ENV_NAMES[String(issue.path[0])] ?? key;
-      return `  ${name}: ${issue.message}`;
-    });
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+      // A missing production secret is already explained above; skip the schema's echo of it.
+      if (!problems.some((p) => p.startsWith(`  ${name}:`))) problems.push(`  ${name}: ${issue.message}`);
+    }
+  } else {
+    problems.push(...clusterProblems(parsed.data));
   }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   return parsed.data;
+}
+
+/** Production never falls back to generated development secrets: they must be set explicitly. */
+function productionProblems(env: Env, production: boolean): string[] {
+  if (!production) return [];
+  const out: string[] = [];
+  if (!nonEmpty(env.COOKIE_SECRETS)) {
+    out.push('  COOKIE_SECRETS: must be set when NODE_ENV=production (comma-separated secrets of at least 32 characters; the first signs, the rest still verify)');
+  }
+  if (!nonEmpty(env.API_KEY_PEPPER)) {
+    out.push('  API_KEY_PEPPER: must be set when NODE_ENV=production (a random string of at least 16 characters; changing it invalidates every API key)');
+  }
+  return out;
+}
+
+/** Several processes share state only through PostgreSQL and Redis; PGlite and the in-process store are one process's. */
+function clusterProblems(c: Config): string[] {
+  if (c.workers <= 1) return [];
+  const out: string[] = [];
+  if (!c.databaseUrl) out.push(`  WORKERS: ${c.workers} workers need DATABASE_URL (embedded PGlite is single-process); set DATABASE_URL or WORKERS=1`);
+  if (!c.redisUrl) out.push(`  WORKERS: ${c.workers} workers need REDIS_URL (the in-process store is not shared between processes); set REDIS_URL or WORKERS=1`);
+  return out;
 }
 

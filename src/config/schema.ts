@@ -39,7 +39,19 @@ export const configSchema = z.object({
     defaultRollGraceSeconds: z.coerce.number().int().nonnegative(),
   }),
   plans: z.record(z.string(), planSchema),
+  /** Webhook delivery (issue 8). */
+  webhooks: z.object({
+    /** Delays in seconds before each retry; attempts = length + 1. */
+    retrySchedule: z.array(z.number().int().nonnegative()).min(1, 'needs at least one delay'),
+    /** Development and tests only: lifts the SSRF guard (private addresses, plain http). */
+    allowPrivateNetworks: z.boolean(),
+    pollIntervalMs: positiveInt,
+    /** Secret-scanner public keys (PEM, ECDSA P-256) by key identifier, for leaked-key reports. */
+    scannerPublicKeys: z.record(z.string(), z.string()),
+  }),
   seedDevData: z.boolean(),
+  /** Processes serving the port (node:cluster); >1 needs PostgreSQL and Redis (shared state). */
+  workers: z.coerce.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64'),
 });
 
 export type Config = z.infer<typeof configSchema>;
