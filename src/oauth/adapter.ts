@@ -139,6 +139,9 @@ class ClientAdapter implements Adapter {
       ...row.metadata,
       client_id: row.clientId,
       client_name: row.name,
+      // Flowgate's own metadata (extraClientMetadata in provider.ts) comes from the row's columns.
+      org_id: row.orgId,
+      flowgate_introspect: row.introspect,
       // The stored value is a hash; compareClientSecret hashes the presented secret (see provider.ts).
       ...(row.secretHash && { client_secret: row.secretHash }),
     } as AdapterPayload;

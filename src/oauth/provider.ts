@@ -1,6 +1,6 @@
 // The only module that imports oidc-provider's runtime.
 import Provider, { errors as oidcErrors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { DataSource } from 'typeorm';
+import { IsNull, type DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { KeyValueStore } from '../storage/kv.js';
@@ -94,7 +94,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       const accountId = ctx.oidc.session?.accountId;
       if (!accountId) return undefined;
       const row = await consents().findOne({
-        where: { userId: accountId, clientId: ctx.oidc.client!.clientId, revokedAt: null as any },
+        where: { userId: accountId, clientId: ctx.oidc.client!.clientId, revokedAt: IsNull() },
         order: { createdAt: 'DESC' },
       });
       return row ? ctx.oidc.provider.Grant.find(row.grantId) : undefined;
