@@ -93,3 +93,21 @@ export function publicView(k: StoredKey) {
     ...(k.retired_at && { retired_at: new Date(k.retired_at * 1000).toISOString() }),
   };
 }
+
+/** The public halves only, for verifying Flowgate's own tokens in-process. */
+export function publicJwks(keys: StoredKey[]): { keys: JWK[] } {
+  return {
+    keys: keys.map((k) =>
+      k.kty === 'EC'
+        ? { kty: k.kty, crv: k.crv, x: k.x, y: k.y, kid: k.kid, alg: k.alg, use: 'sig' }
+        : { kty: k.kty, n: k.n, e: k.e, kid: k.kid, alg: k.alg, use: 'sig' },
+    ),
+  };
+}
+
+/** The key Flowgate signs its own JWTs with outside the provider (exchanged tokens). */
+export function activeSigningKey(keys: StoredKey[], alg: 'ES256' | 'RS256' = 'ES256'): StoredKey {
+  const key = keys.find((k) => !k.retired_at && k.alg === alg);
+  if (!key) throw new Error(`no active ${alg} signing key`);
+  return key;
+}
