@@ -1,12 +1,20 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
 import { loadConfig, ConfigError } from './config/load.js';
+import type { Config } from './config/schema.js';
 import { createLogger } from './http/logger.js';
 import { startServer } from './server.js';
-import { seedDevelopmentData } from './dev-seed.js';
+import { buildServices, type Services } from './services.js';
+import { seedDevelopmentData, type DevSeed } from './dev-seed.js';
 
-async function main() {
-  let config;
+/** Workers that die this often within a minute mean a crash loop: stop instead of forking forever. */
+const MAX_RESTARTS_PER_MINUTE = 10;
+/** How long the primary waits for workers to finish in-flight requests before killing them. */
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+
+function readConfig(): Config {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -14,37 +22,52 @@ async function main() {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+}
+
+function announceMode(config: Config, logger: Logger): void {
   if (!config.databaseUrl || !config.redisUrl) {
     logger.info(
       { database: config.databaseUrl ? 'postgresql' : `embedded PGlite (${config.dataDir})`, store: config.redisUrl ? 'redis' : 'in-process' },
       'single-process development mode: set DATABASE_URL and REDIS_URL to run on PostgreSQL and Redis',
     );
   }
+}
+
+/** First start only: the development organization, admin user and demo client (see dev-seed.ts). */
+async function seedOnce(config: Config, services: Services): Promise<DevSeed | undefined> {
+  return config.seedDevData ? seedDevelopmentData(services) : undefined;
+}
+
+function printSeed(config: Config, seed: DevSeed | undefined): void {
+  if (!seed) return;
+  process.stdout.write(
+    [
+      '',
+      '  Flowgate is ready. This first start created (shown once):',
+      `    organization   Development (${seed.orgId})`,
+      `    admin user     ${seed.email}`,
+      `    password       ${seed.password}`,
+      `    demo client    client_id ${seed.clientId}`,
+      `                   client_secret ${seed.clientSecret}`,
+      '',
+      `  Open ${config.issuer}/dashboard and sign in with ${seed.email} and the password above.`,
+      `  Discovery: ${config.issuer}/.well-known/openid-configuration`,
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+/** One process serving the port: the default, and what each cluster worker runs. */
+async function runServer(config: Config, logger: Logger, opts: { seed: boolean }): Promise<void> {
   const running = await startServer(config, logger);
-  logger.info({ url: config.issuer, port: config.port }, 'Flowgate listening');
-  if (config.seedDevData) {
-    const seed = await seedDevelopmentData(running.services);
-    if (seed) {
-      process.stdout.write(
-        [
-          '',
-          '  Flowgate is ready. This first start created (shown once):',
-          `    organization   Development (${seed.orgId})`,
-          `    admin user     ${seed.email}`,
-          `    password       ${seed.password}`,
-          `    demo client    client_id ${seed.clientId}`,
-          `                   client_secret ${seed.clientSecret}`,
-          '',
-          `  Open ${config.issuer}/dashboard and sign in with ${seed.email} and the password above.`,
-          `  Discovery: ${config.issuer}/.well-known/openid-configuration`,
-          '',
-        ].join('\n') + '\n',
-      );
-    }
-  }
+  if (cluster.isPrimary) logger.info({ url: config.issuer, port: config.port }, 'Flowgate listening');
+  if (opts.seed) printSeed(config, await seedOnce(config, running.services));
+
+  let stopping = false;
   const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
     running.close().then(
       () => process.exit(0),
       (err) => {
@@ -53,8 +76,92 @@ async function main() {
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * WORKERS=N: the primary prepares shared state once (signing keys, migrations, first-start seed),
+ * then forks N workers that share the port (node:cluster distributes connections), restarts workers
+ * that crash, and on SIGTERM/SIGINT asks each worker to shut down gracefully.
+ */
+async function runPrimary(config: Config, logger: Logger): Promise<void> {
+  // Done here, not in each worker: N workers racing to create keys or apply migrations would collide.
+  const services = await buildServices(config, logger);
+  let seed: DevSeed | undefined;
+  try {
+    seed = await seedOnce(config, services);
+  } finally {
+    await services.close();
+  }
+
+  let stopping = false;
+  const restarts: number[] = [];
+  const alive = new Set<number>();
+  const fork = () => alive.add(cluster.fork().id);
+  const killAll = (signal: NodeJS.Signals) => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+  };
+
+  let listening = 0;
+  cluster.on('listening', () => {
+    listening += 1;
+    if (listening === config.workers) {
+      logger.info({ url: config.issuer, port: config.port, workers: config.workers }, 'Flowgate listening');
+      printSeed(config, seed);
+      seed = undefined;
+    }
+  });
+  cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
+    alive.delete(worker.id);
+    if (stopping) {
+      if (code !== 0) process.exitCode = 1;
+      if (alive.size === 0) process.exit();
+      return;
+    }
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length && restarts[0] < now - 60_000) restarts.shift();
+    if (restarts.length > MAX_RESTARTS_PER_MINUTE) {
+      logger.fatal({ pid: worker.process.pid, code, signal }, 'workers keep crashing; giving up');
+      stopping = true;
+      process.exitCode = 1;
+      killAll('SIGTERM');
+      if (alive.size === 0) process.exit();
+      return;
+    }
+    logger.error({ pid: worker.process.pid, code, signal }, 'worker exited unexpectedly; starting a replacement');
+    fork();
+  });
+
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, workers: config.workers }, 'shutting down: asking workers to finish in-flight requests');
+    if (alive.size === 0) process.exit(0);
+    killAll('SIGTERM');
+    setTimeout(() => {
+      logger.error('workers did not stop in time; killing them');
+      killAll('SIGKILL');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  for (let i = 0; i < config.workers; i++) fork();
+}
+
+async function main() {
+  const config = readConfig();
+  const logger = createLogger(config.logLevel);
+  if (cluster.isWorker) {
+    // The primary already migrated, generated keys and seeded; a worker only serves.
+    return runServer(config, logger.child({ worker: cluster.worker?.id }), { seed: false });
+  }
+  announceMode(config, logger);
+  if (config.workers > 1) return runPrimary(config, logger);
+  return runServer(config, logger, { seed: true });
 }
 
 main().catch((err) => {
