@@ -1,0 +1,9 @@
+import type { KeyValueStore } from '../storage/kv.js';
+
+/** Revoked JWTs stay listed by `jti` until they would have expired anyway. */
+export const jtiDenyKey = (jti: string) => `revoked:jti:${jti}`;
+
+export async function denyJti(kv: KeyValueStore, jti: string, exp: number): Promise<void> {
+  const ttl = exp - Math.floor(Date.now() / 1000);
+  if (ttl > 0) await kv.set(jtiDenyKey(jti), '1', ttl + 5);
+}

@@ -1,0 +1,95 @@
+import type { Middleware } from 'koa';
+import type { Services } from '../services.js';
+import type { ApiKeyVerifier } from '../apikeys/verify.js';
+import type { LastUsedTracker } from '../apikeys/last-used.js';
+import { readKeys, publicJwks, activeSigningKey } from '../oauth/signing-keys.js';
+import { tokenEndpointPreprocessor } from '../oauth/token-endpoint.js';
+import { AnswerCache, CREDENTIALS_REVOKED } from './answer-cache.js';
+import { ClientDirectory } from './client-directory.js';
+import { ClientKeys } from './client-keys.js';
+import { Introspector } from './introspector.js';
+import { introspectionEndpoint, type AnswerDecorator } from './route.js';
+import { jwtRevocationEndpoint } from './jwt-revocation.js';
+import { apiKeyResolver } from './resolvers/api-key.js';
+import { jwtAccessTokenResolver } from './resolvers/jwt-access-token.js';
+import { opaqueResolver } from './resolvers/opaque.js';
+import { serviceJwtResolver } from './resolvers/service-jwt.js';
+
+export const INTROSPECTION_PATH = '/token/introspection';
+export const REVOCATION_PATH = '/token/revocation';
+export const TOKEN_PATH = '/token';
+
+export interface IntrospectionParts {
+  introspector: Introspector;
+  clients: ClientDirectory;
+  /** Middleware to mount before the provider, in order. */
+  middleware: Middleware[];
+}
+
+/**
+ * Builds the one introspection endpoint and its neighbours on the token endpoint (JWT revocation,
+ * jwt-bearer and token-exchange preprocessing). Opaque-token revocations done by the provider
+ * flush every instance's answer cache.
+ */
+export function buildIntrospection(
+  s: Services,
+  apiKeys?: { verifier: ApiKeyVerifier; lastUsed: LastUsedTracker },
+  decorate?: AnswerDecorator,
+): IntrospectionParts {
+  const { config, kv, ds, provider } = s;
+  const keys = readKeys(config.keysDir);
+  const jwks = publicJwks(keys);
+  const clients = new ClientDirectory(ds, kv);
+  const clientKeys = new ClientKeys();
+  const cache = new AnswerCache(kv, 60_000);
+  const auth = { clients, clientKeys, kv, issuer: config.issuer, endpointUrl: config.issuer + INTROSPECTION_PATH };
+  const prefix = config.apiKeys.prefix;
+  const keyLength = prefix.length + 38;
+  const introspector = new Introspector({
+    issuer: config.issuer,
+    cache,
+    // Dispatch by the deployment's prefix and exact length: opaque provider tokens never collide.
+    looksLikeApiKey: (t) => t.length === keyLength && t.startsWith(prefix),
+    apiKey: apiKeys ? apiKeyResolver(apiKeys.verifier, config.issuer) : undefined,
+    jwtAccessToken: jwtAccessTokenResolver(jwks, kv, config.issuer),
+    serviceJwt: serviceJwtResolver(clients, clientKeys, kv, config.apiAudience),
+    opaque: opaqueResolver(provider, kv, config.issuer),
+    onApiKeyUse: apiKeys ? (a) => apiKeys.lastUsed.touch(a.key_id!, Date.now()) : undefined,
+  });
+
+  const flush = () => void kv.publish(CREDENTIALS_REVOKED, 'oidc').catch(() => {});
+  for (const event of ['access_token.destroyed', 'client_credentials.destroyed', 'refresh_token.destroyed', 'grant.revoked', 'grant.destroyed'] as const) {
+    provider.on(event, flush);
+  }
+
+  const exchange = {
+    issuer: config.issuer,
+    apiAudience: config.apiAudience,
+    signingKey: activeSigningKey(keys),
+    verifyApiKey: async (raw: string) => {
+      if (!apiKeys) return null;
+      const v = await apiKeys.verifier.verify(raw);
+      if (!v.ok) return null;
+      const k = v.key;
+      return {
+        keyId: k.id,
+        orgId: k.orgId,
+        teamId: k.teamId,
+        workflowId: k.workflowId,
+        scopes: k.scopes,
+        sub: k.createdBy ?? k.id,
+        expiresAt: k.expiresAt ? Math.floor(k.expiresAt.getTime() / 1000) : undefined,
+      };
+    },
+  };
+
+  return {
+    introspector,
+    clients,
+    middleware: [
+      introspectionEndpoint(INTROSPECTION_PATH, auth, introspector, decorate),
+      jwtRevocationEndpoint(REVOCATION_PATH, auth, jwks, kv),
+      tokenEndpointPreprocessor(TOKEN_PATH, exchange),
+    ],
+  };
+}
