@@ -10,6 +10,8 @@ import { jsonErrors, AppError } from './http/errors.js';
 import { safeUrl } from './http/logger.js';
 import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './oauth/interactions/routes.js';
+import { apiKeyRoutes } from './apikeys/routes.js';
+import { authRoutes } from './auth/routes.js';
 
 const staticDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'static');
 const css = readFileSync(path.join(staticDir, 'app.css'));
@@ -78,8 +80,8 @@ function isJsonApiPath(p: string): boolean {
 }
 
 /** Feature routers mounted before the provider. Each feature adds its own here. */
-function featureRouters(_s: Services): Router[] {
-  return [];
+function featureRouters(s: Services): Router[] {
+  return [authRoutes(s.auth), apiKeyRoutes({ apiKeys: s.apiKeys, auth: s.auth, bodyLimit: s.config.bodyLimit })];
 }
 
 function htmlErrors(s: Services) {

@@ -1,7 +1,9 @@
 // Every entity and migration, in one list for the data source (composition, like app.ts).
 import { Init1732300000000 } from '../migrations/1732300000000-init.js';
+import { ApiKeys1732400000000 } from '../migrations/1732400000000-api-keys.js';
 import { MembershipEntity, OrganizationEntity, TeamEntity, UserEntity } from './accounts/entities.js';
 import { AuditEventEntity } from './audit/entity.js';
+import { ApiKeyEntity } from './apikeys/entities.js';
 import { OAuthClientEntity, OAuthConsentEntity, OidcArtifactEntity } from './oauth/entities.js';
 
 export const entities = [
@@ -13,6 +15,7 @@ export const entities = [
   OAuthConsentEntity,
   OidcArtifactEntity,
   AuditEventEntity,
+  ApiKeyEntity,
 ];
 
-export const migrations = [Init1732300000000];
+export const migrations = [Init1732300000000, ApiKeys1732400000000];

@@ -11,6 +11,10 @@ import { ClientsService } from './oauth/clients-service.js';
 import { createProvider, type Provider } from './oauth/provider.js';
 import { ensureKeys, readKeys } from './oauth/signing-keys.js';
 import { createRenderer, type Renderer } from './http/render.js';
+import { buildApiKeys } from './apikeys/index.js';
+import type { ApiKeysService } from './apikeys/service.js';
+import type { ApiKeyVerifier } from './apikeys/verify.js';
+import type { AuthService } from './auth/service.js';
 
 /** Everything the HTTP app and the CLI share: one service layer, built once per process. */
 export interface Services {
@@ -23,6 +27,11 @@ export interface Services {
   clients: ClientsService;
   provider: Provider;
   render: Renderer;
+  apiKeys: ApiKeysService;
+  /** Hot-path API key verification (cache + pub/sub invalidation). */
+  apiKeyVerifier: ApiKeyVerifier;
+  /** Principal resolution for Flowgate's own API. */
+  auth: AuthService;
   close(): Promise<void>;
 }
 
@@ -37,6 +46,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
   const clients = new ClientsService(ds, accounts, audit, async (metadata) => {
     await provider.Client.validate(metadata as any);
   });
+  const keys = await buildApiKeys({ config, ds, kv, audit, accounts, provider, logger });
   return {
     config,
     logger,
@@ -47,7 +57,11 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     clients,
     provider,
     render,
+    apiKeys: keys.apiKeys,
+    apiKeyVerifier: keys.verifier,
+    auth: keys.auth,
     async close() {
+      await keys.close();
       await kv.close();
       if (ds.isInitialized) await ds.destroy();
     },
