@@ -124,6 +124,7 @@ describe('authorization code + PKCE through the login and consent pages', () => 
 
   it('a JWT access token for the API audience (RFC 9068) carries org_id and verifies against the JWKS', async () => {
     const r = await authorize(env, { client, user, scope: 'openid workflows:read runs:read', resource: env.config.apiAudience });
+    expect(r.pages).toEqual(['login', 'consent']);
     const at = r.tokens!.access_token;
     expect(decodeProtectedHeader(at).typ).toBe('at+jwt');
     const { payload } = await jwtVerify(at, jwks, { issuer: env.url, audience: env.config.apiAudience, typ: 'at+jwt' });
@@ -202,6 +203,31 @@ describe('organizations at consent (tenant boundary)', () => {
     const r2 = await authorize(env, { client, user, orgId: first, scope: 'openid email' });
     const intro = await oidc.tokenIntrospection(rs.config, r2.tokens!.access_token);
     expect(intro.org_id).toBe(first);
+  });
+
+  it('choosing another organization later starts a new grant; tokens of the first keep their organization', async () => {
+    const user = await createUser(env, { orgs: 2 });
+    const client = await createClient(env);
+    const [orgA, orgB] = user.orgIds;
+    const a = await authorize(env, { client, user, orgId: orgA, scope: 'openid offline_access workflows:read', resource: env.config.apiAudience, params: { prompt: 'consent' } });
+    expect(a.pages).toEqual(['login', 'consent']);
+    const b = await authorize(env, {
+      client,
+      user,
+      orgId: orgB,
+      browser: a.browser,
+      scope: 'openid offline_access workflows:read runs:read',
+      resource: env.config.apiAudience,
+      params: { prompt: 'consent' },
+    });
+    expect(b.pages).toEqual(['consent']);
+    const bAt = await jwtVerify(b.tokens!.access_token, jwks, { audience: env.config.apiAudience });
+    expect(bAt.payload.org_id).toBe(orgB);
+    expect(String(bAt.payload.scope).split(' ')).toEqual(expect.arrayContaining(['workflows:read', 'runs:read']));
+    // The refresh token issued for organization A still acts for A.
+    const refreshed = await oidc.refreshTokenGrant(a.config, a.tokens!.refresh_token!, { resource: env.config.apiAudience });
+    const aAt = await jwtVerify(refreshed.access_token, jwks, { audience: env.config.apiAudience });
+    expect(aAt.payload.org_id).toBe(orgA);
   });
 
   it('posting an organization the user is not a member of is refused', async () => {

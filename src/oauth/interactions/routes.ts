@@ -9,7 +9,7 @@ import { checkCsrf, csrfToken } from '../../http/csrf.js';
 import { AppError } from '../../http/errors.js';
 import type { Renderer } from '../../http/render.js';
 import { OAuthConsentEntity } from '../entities.js';
-import { describeScope } from '../scopes.js';
+import { describeScope, RESOURCE_SCOPES } from '../scopes.js';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -108,10 +108,26 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const membership = await accounts.membership(orgId, accountId);
     if (!membership) throw new AppError(403, 'FORBIDDEN', 'You are not a member of that organization');
 
+    // A grant acts for one organization. Extending it for another organization would silently move
+    // the tokens already issued from it (refresh tokens) to that organization, so a different
+    // choice starts a new grant holding everything requested now.
     let grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
-    if (!grant) grant = new provider.Grant({ accountId, clientId: String(params.client_id) });
+    if (grant) {
+      const previous = await deps.ds.getRepository(OAuthConsentEntity).findOneBy({ grantId: details.grantId! });
+      if (previous && previous.orgId !== orgId) grant = undefined;
+    }
     const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (!grant) {
+      grant = new provider.Grant({ accountId, clientId: String(params.client_id) });
+      const requested = String(params.scope ?? '').split(' ').filter(Boolean);
+      // The provider already refused unknown scopes; every requested one is a provider scope.
+      if (requested.length) grant.addOIDCScope(requested.join(' '));
+      const resourceScopes = requested.filter((s) => RESOURCE_SCOPES.includes(s));
+      const resources = ([] as unknown[]).concat(params.resource ?? []).map(String);
+      if (resourceScopes.length) for (const r of resources) grant.addResourceScope(r, resourceScopes.join(' '));
+    } else if (missing.missingOIDCScope) {
+      grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    }
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
