@@ -59,7 +59,7 @@ export function buildIntrospection(
 
   const flush = () => void kv.publish(CREDENTIALS_REVOKED, 'oidc').catch(() => {});
   for (const event of ['access_token.destroyed', 'client_credentials.destroyed', 'refresh_token.destroyed', 'grant.revoked', 'grant.destroyed'] as const) {
-    provider.on(event, flush);
+    (provider as unknown as NodeJS.EventEmitter).on(event, flush);
   }
 
   const exchange = {
