@@ -175,6 +175,16 @@ export function createProvider(deps: ProviderDeps): Provider {
     return typeof actual === 'string' && !!this.clientSecret && secretMatches(actual, this.clientSecret);
   };
 
+  // RFC 6749 §5.2: a client using a grant type it is not registered for gets unauthorized_client;
+  // oidc-provider 9 answers invalid_request (lib/actions/token.js allowedGrantTypeCheck).
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body as { error?: string; error_description?: string } | undefined;
+    if (ctx.path === '/token' && body?.error === 'invalid_request' && body.error_description === 'requested grant type is not allowed for this client') {
+      body.error = 'unauthorized_client';
+    }
+  });
+
   provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server_error'));
   provider.on('grant.revoked', (_ctx, grantId) => {
     void consents().update({ grantId }, { revokedAt: new Date() });

@@ -408,13 +408,20 @@ export async function introspector(env: TestEnv): Promise<{ client: TestClient; 
 }
 
 /** Asserts an openid-client call failed with this RFC 6749 error code; returns the error. */
-export async function expectOAuthError(p: Promise<unknown>, code: string): Promise<oidc.ResponseBodyError> {
+export async function expectOAuthError(p: Promise<unknown>, code: string): Promise<{ error: string; error_description?: string; status: number }> {
   try {
     await p;
   } catch (err) {
     if (err instanceof oidc.ResponseBodyError) {
       if (err.error !== code) throw new Error(`expected ${code}, got ${err.error}: ${err.error_description}`);
-      return err;
+      return { error: err.error, error_description: err.error_description, status: err.status };
+    }
+    // 401s come with a WWW-Authenticate challenge (RFC 6749 §5.2); the body still has the error.
+    if (err instanceof oidc.WWWAuthenticateChallengeError) {
+      const body = (await err.response.json().catch(() => ({}))) as { error?: string; error_description?: string };
+      const error = body.error ?? err.cause[0]?.parameters.error;
+      if (error !== code) throw new Error(`expected ${code}, got ${error}: ${body.error_description}`);
+      return { error, error_description: body.error_description, status: err.status };
     }
     throw err;
   }
