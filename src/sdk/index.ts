@@ -1,0 +1,8 @@
+// Flowgate's SDK for workflow services (resource servers). Stands alone: it imports nothing from
+// Flowgate but the shared credential parser, so it could be published as its own package.
+export { flowgateAuth, requireScope, requireWorkflowAccess, checkWorkflowAccess, checkOrganization } from './middleware.js';
+export type { FlowgateAuthOptions, FlowgateIdentity } from './middleware.js';
+export { IntrospectionClient } from './introspection-client.js';
+export type { ActiveCredential, IntrospectionResult, IntrospectionClientOptions } from './introspection-client.js';
+export { SdkError, sdkErrors, sendSdkError } from './errors.js';
+export { parseCredential } from '../http/credentials.js';
