@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { DataSource, EntityManager } from 'typeorm';
+import { IsNull, type DataSource, type EntityManager } from 'typeorm';
 import type { Config } from '../config/schema.js';
 import type { Actor, AuditLog } from '../audit/service.js';
 import type { AccountsService } from '../accounts/service.js';
@@ -185,7 +185,7 @@ export class ApiKeysService {
     const p = caller.principal;
     if (p && p.orgId !== orgId) throw errors.notFound(`Organization ${orgId} not found`);
     await this.accounts.getOrganization(orgId);
-    const rows = await this.repo().find({ where: { orgId, revokedAt: null as any }, order: { createdAt: 'DESC' } });
+    const rows = await this.repo().find({ where: { orgId, revokedAt: IsNull() }, order: { createdAt: 'DESC' } });
     return rows.map((r) => this.view(r, p));
   }
 

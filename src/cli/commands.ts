@@ -4,6 +4,7 @@ import { CLI_ACTOR } from '../audit/service.js';
 import { rotateKeys, readKeys, ensureKeys, publicView } from '../oauth/signing-keys.js';
 import type { Role } from '../accounts/entities.js';
 import { print, required, UsageError } from './output.js';
+import { API_KEY_COMMANDS, API_KEY_OPTIONS } from './api-keys.js';
 
 export interface CommandContext {
   values: Record<string, any>;
@@ -29,9 +30,11 @@ export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: bo
   'jwks-uri': { type: 'string' },
   scope: { type: 'string' },
   introspect: { type: 'boolean' },
+  ...API_KEY_OPTIONS,
 };
 
 export const COMMANDS: Record<string, Command> = {
+  ...API_KEY_COMMANDS,
   'orgs create': async (s, { values, json }) => {
     const org = await s.accounts.createOrganization(CLI_ACTOR, { name: required(values, 'name'), plan: values.plan });
     print(json, { id: org.id, name: org.name, plan: org.plan });
