@@ -32,10 +32,10 @@ afterAll(async () => env?.close());
 
 describe('discovery and keys', () => {
   it('serves OpenID and RFC 8414 metadata with the same issuer and endpoints', async () => {
-    const oidcDoc = await (await fetch(new URL('/.well-known/openid-configuration', env.url))).json();
+    const oidcDoc: any = await (await fetch(new URL('/.well-known/openid-configuration', env.url))).json();
     const as = await fetch(new URL('/.well-known/oauth-authorization-server', env.url));
     expect(as.status).toBe(200);
-    const asDoc = await as.json();
+    const asDoc: any = await as.json();
     expect(oidcDoc.issuer).toBe(env.url);
     expect(asDoc.issuer).toBe(env.url);
     expect(asDoc.token_endpoint).toBe(oidcDoc.token_endpoint);
@@ -53,8 +53,8 @@ describe('discovery and keys', () => {
   });
 
   it('publishes ES256 and RS256 public keys only at jwks_uri', async () => {
-    const meta = await (await fetch(new URL('/.well-known/openid-configuration', env.url))).json();
-    const set = await (await fetch(meta.jwks_uri)).json();
+    const meta: any = await (await fetch(new URL('/.well-known/openid-configuration', env.url))).json();
+    const set: any = await (await fetch(meta.jwks_uri)).json();
     const algs = set.keys.map((k: { alg: string }) => k.alg);
     expect(algs).toEqual(expect.arrayContaining(['ES256', 'RS256']));
     for (const k of set.keys) {
