@@ -67,7 +67,15 @@ export class RedisKeyValueStore implements KeyValueStore {
     const list = this.handlers.get(full) ?? [];
     list.push(onMessage);
     this.handlers.set(full, list);
-    if (list.length === 1) await this.subscriber.subscribe(full);
+    if (list.length === 1) {
+      const subscribed = this.subscriber.subscribe(full).then(() => undefined);
+      subscribed.catch(() => {});
+      // Redis down at start: do not block startup (readyz reports it). ioredis keeps the SUBSCRIBE
+      // queued and sends it, and re-sends it after every reconnect (autoResubscribe).
+      const sub = this.subscriber;
+      const failed = new Promise<void>((resolve) => sub.once('error', () => resolve()));
+      await Promise.race([subscribed, failed]);
+    }
   }
   async ping() {
     try {
