@@ -10,6 +10,7 @@ import { jsonErrors, AppError } from './http/errors.js';
 import { safeUrl } from './http/logger.js';
 import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './oauth/interactions/routes.js';
+import { buildIntrospection } from './introspection/index.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { authRoutes } from './auth/routes.js';
 
@@ -25,6 +26,8 @@ export function buildApp(s: Services): Koa {
   app.on('error', (err, ctx?: Context) => s.logger.error({ err, reqId: ctx?.state?.reqId }, 'unhandled error'));
 
   app.use(requestLog(s));
+  // The hot path and the token endpoint's neighbours come first: plain middleware, no router.
+  for (const mw of buildIntrospection(s, s.apiKeyVerifier).middleware) app.use(mw);
   app.use(securityHeaders);
 
   const router = new Router();

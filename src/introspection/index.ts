@@ -1,7 +1,6 @@
 import type { Middleware } from 'koa';
 import type { Services } from '../services.js';
 import type { ApiKeyVerifier } from '../apikeys/verify.js';
-import type { LastUsedTracker } from '../apikeys/last-used.js';
 import { readKeys, publicJwks, activeSigningKey } from '../oauth/signing-keys.js';
 import { tokenEndpointPreprocessor } from '../oauth/token-endpoint.js';
 import { AnswerCache, CREDENTIALS_REVOKED } from './answer-cache.js';
@@ -33,7 +32,7 @@ export interface IntrospectionParts {
  */
 export function buildIntrospection(
   s: Services,
-  apiKeys?: { verifier: ApiKeyVerifier; lastUsed: LastUsedTracker },
+  apiKeyVerifier?: ApiKeyVerifier,
   decorate?: AnswerDecorator,
 ): IntrospectionParts {
   const { config, kv, ds, provider } = s;
@@ -50,11 +49,10 @@ export function buildIntrospection(
     cache,
     // Dispatch by the deployment's prefix and exact length: opaque provider tokens never collide.
     looksLikeApiKey: (t) => t.length === keyLength && t.startsWith(prefix),
-    apiKey: apiKeys ? apiKeyResolver(apiKeys.verifier, config.issuer) : undefined,
+    apiKey: apiKeyVerifier ? apiKeyResolver(apiKeyVerifier, config.issuer) : undefined,
     jwtAccessToken: jwtAccessTokenResolver(jwks, kv, config.issuer),
     serviceJwt: serviceJwtResolver(clients, clientKeys, kv, config.apiAudience),
     opaque: opaqueResolver(provider, kv, config.issuer),
-    onApiKeyUse: apiKeys ? (a) => apiKeys.lastUsed.touch(a.key_id!, Date.now()) : undefined,
   });
 
   const flush = () => void kv.publish(CREDENTIALS_REVOKED, 'oidc').catch(() => {});
@@ -67,8 +65,8 @@ export function buildIntrospection(
     apiAudience: config.apiAudience,
     signingKey: activeSigningKey(keys),
     verifyApiKey: async (raw: string) => {
-      if (!apiKeys) return null;
-      const v = await apiKeys.verifier.verify(raw);
+      if (!apiKeyVerifier) return null;
+      const v = await apiKeyVerifier.verify(raw);
       if (!v.ok) return null;
       const k = v.key;
       return {

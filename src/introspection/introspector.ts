@@ -13,8 +13,6 @@ export interface IntrospectorParts {
   jwtAccessToken: (token: string) => Promise<ActiveAnswer | null>;
   serviceJwt: (token: string) => Promise<ActiveAnswer | null>;
   opaque: (token: string, caller: Caller, hint?: string) => Promise<ActiveAnswer | null>;
-  /** Called for every active API-key answer, cached or not (last_used_at coalescing). */
-  onApiKeyUse?: (answer: ActiveAnswer) => void;
 }
 
 /**
@@ -28,16 +26,12 @@ export class Introspector {
     if (!token || token.length > 8192) return INACTIVE;
     const key = AnswerCache.keyOf(token);
     const cached = this.p.cache.get(key);
-    if (cached) {
-      if (cached.credential_type === 'api_key') this.p.onApiKeyUse?.(cached);
-      return cached;
-    }
+    if (cached) return cached;
     const version = this.p.cache.version;
     const answer = await this.resolve(token, caller, hint);
     if (!answer) return INACTIVE;
     // Refresh-token answers depend on who asks; never share them through the cache.
     if (answer.credential_type !== 'refresh_token' && !(answer as any)[NO_CACHE]) this.p.cache.set(key, answer, version);
-    if (answer.credential_type === 'api_key') this.p.onApiKeyUse?.(answer);
     return answer;
   }
 

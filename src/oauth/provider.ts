@@ -11,6 +11,7 @@ import { providerJwks, type StoredKey } from './signing-keys.js';
 import { secretMatches } from './secrets.js';
 import { OIDC_SCOPES, RESOURCE_SCOPES } from './scopes.js';
 import type { Renderer } from '../http/render.js';
+import { registerJwtBearerGrant } from './grants/jwt-bearer.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -184,6 +185,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       body.error = 'unauthorized_client';
     }
   });
+
+  registerJwtBearerGrant(provider);
 
   provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server_error'));
   provider.on('grant.revoked', (_ctx, grantId) => {

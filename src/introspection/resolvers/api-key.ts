@@ -6,11 +6,12 @@ export const QUERY_ALLOWED = Symbol('queryAllowed');
 
 /**
  * API keys through the API-key verifier (checksum first, so a made-up key never reaches a store).
- * `last_used_at` is counted by the introspector for every answer, cached or not.
+ * The verifier keeps its own pub/sub-invalidated cache and counts every use for `last_used_at`, so
+ * its answers bypass the introspection answer cache.
  */
 export function apiKeyResolver(verifier: ApiKeyVerifier, issuer: string) {
   return async (token: string): Promise<ActiveAnswer | null> => {
-    const v = await verifier.verify(token, { touch: false });
+    const v = await verifier.verify(token);
     if (!v.ok) return null;
     const k = v.key;
     const answer: ActiveAnswer = {
@@ -28,8 +29,7 @@ export function apiKeyResolver(verifier: ApiKeyVerifier, issuer: string) {
       key_id: k.id,
     };
     Object.defineProperty(answer, QUERY_ALLOWED, { value: k.orgAllowsQueryKey, enumerable: false });
-    // A rolled-away secret in its grace period: do not let the cache outlive the grace.
-    if (v.key.matched === 'previous') Object.defineProperty(answer, NO_CACHE, { value: true, enumerable: false });
+    Object.defineProperty(answer, NO_CACHE, { value: true, enumerable: false });
     return answer;
   };
 }
