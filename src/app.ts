@@ -10,6 +10,8 @@ import { jsonErrors, AppError } from './http/errors.js';
 import { safeUrl } from './http/logger.js';
 import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './oauth/interactions/routes.js';
+import { apiKeyRoutes } from './apikeys/routes.js';
+import { authRoutes } from './auth/routes.js';
 import { buildIntrospection } from './introspection/index.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { authRoutes } from './auth/routes.js';
