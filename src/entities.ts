@@ -1,6 +1,7 @@
 // Every entity and migration, in one list for the data source (composition, like app.ts).
 import { Init1732300000000 } from '../migrations/1732300000000-init.js';
 import { ApiKeys1732400000000 } from '../migrations/1732400000000-api-keys.js';
+import { Events1732500000000 } from '../migrations/1732500000000-events.js';
 import { MembershipEntity, OrganizationEntity, TeamEntity, UserEntity } from './accounts/entities.js';
 import { AuditEventEntity } from './audit/entity.js';
 import { ApiKeyEntity } from './apikeys/entities.js';
@@ -18,4 +19,4 @@ export const entities = [
   ApiKeyEntity,
 ];
 
-export const migrations = [Init1732300000000, ApiKeys1732400000000];
+export const migrations = [Init1732300000000, ApiKeys1732400000000, Events1732500000000];

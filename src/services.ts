@@ -15,6 +15,9 @@ import { buildApiKeys } from './apikeys/index.js';
 import type { ApiKeysService } from './apikeys/service.js';
 import type { ApiKeyVerifier } from './apikeys/verify.js';
 import type { AuthService } from './auth/service.js';
+import { WebhooksService } from './webhooks/service.js';
+import { SecretBox } from './webhooks/secret-box.js';
+import { Dispatcher } from './webhooks/dispatcher.js';
 
 /** Everything the HTTP app and the CLI share: one service layer, built once per process. */
 export interface Services {
@@ -32,6 +35,9 @@ export interface Services {
   apiKeyVerifier: ApiKeyVerifier;
   /** Principal resolution for Flowgate's own API. */
   auth: AuthService;
+  webhooks: WebhooksService;
+  /** Delivers events to webhook endpoints; started by the server, not by the CLI. */
+  dispatcher: Dispatcher;
   close(): Promise<void>;
 }
 
@@ -47,6 +53,8 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     await provider.Client.validate(metadata as any);
   });
   const keys = await buildApiKeys({ config, ds, kv, audit, accounts, provider, logger });
+  const webhooks = new WebhooksService(ds, audit, new SecretBox(config.apiKeys.pepper), config.webhooks);
+  const dispatcher = new Dispatcher(ds, audit, webhooks, logger, config.webhooks);
   return {
     config,
     logger,
@@ -56,12 +64,15 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     accounts,
     clients,
     provider,
+    webhooks,
+    dispatcher,
     render,
     apiKeys: keys.apiKeys,
     apiKeyVerifier: keys.verifier,
     auth: keys.auth,
     async close() {
       await keys.close();
+      await dispatcher.stop();
       await kv.close();
       if (ds.isInitialized) await ds.destroy();
     },

@@ -12,6 +12,8 @@ export interface AuditEvent {
   ip: string | null;
   details: Record<string, any>;
   createdAt: Date;
+  /** Insertion order (bigserial, read as a string): the audit API's cursor. Never written by the app. */
+  seq?: string;
 }
 
 export const AuditEventEntity = new EntitySchema<AuditEvent>({
@@ -28,5 +30,6 @@ export const AuditEventEntity = new EntitySchema<AuditEvent>({
     ip: { type: 'text', nullable: true },
     details: { type: 'jsonb' },
     createdAt: { type: 'timestamptz', name: 'created_at', createDate: true },
+    seq: { type: 'bigint', insert: false, update: false, select: true },
   },
 });
