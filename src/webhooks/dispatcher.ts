@@ -223,7 +223,7 @@ export class Dispatcher {
   }
 
   private async noteEndpointFailure(m: EntityManager, d: ClaimedDelivery): Promise<void> {
-    const rows = returning(
+    const rows = returning<{ failing_since: Date | null; enabled: boolean }>(
       await m.query(`UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, now()) WHERE id = $1 RETURNING failing_since, enabled`, [d.endpoint_id]),
     );
     const since = rows[0]?.failing_since ? new Date(rows[0].failing_since) : null;
