@@ -55,7 +55,11 @@ export function buildIntrospection(
     opaque: opaqueResolver(provider, kv, config.issuer),
   });
 
-  const flush = () => void kv.publish(CREDENTIALS_REVOKED, 'oidc').catch(() => {});
+  // Flush here first (a revocation must be visible on this instance at once), then everywhere else.
+  const flush = () => {
+    cache.flush();
+    void kv.publish(CREDENTIALS_REVOKED, 'oidc').catch(() => {});
+  };
   for (const event of ['access_token.destroyed', 'client_credentials.destroyed', 'refresh_token.destroyed', 'grant.revoked', 'grant.destroyed'] as const) {
     (provider as unknown as NodeJS.EventEmitter).on(event, flush);
   }
@@ -86,7 +90,7 @@ export function buildIntrospection(
     clients,
     middleware: [
       introspectionEndpoint(INTROSPECTION_PATH, auth, introspector, decorate),
-      jwtRevocationEndpoint(REVOCATION_PATH, auth, jwks, kv),
+      jwtRevocationEndpoint(REVOCATION_PATH, auth, jwks, kv, flush),
       tokenEndpointPreprocessor(TOKEN_PATH, exchange),
     ],
   };

@@ -4,14 +4,13 @@ import type { KeyValueStore } from '../storage/kv.js';
 import { readRawBody } from '../http/raw-body.js';
 import { authenticateCaller, CallerAuthError, type CallerAuthDeps } from './client-auth.js';
 import { denyJti } from './deny-list.js';
-import { CREDENTIALS_REVOKED } from './answer-cache.js';
 
 /**
  * RFC 7009 for JWT access tokens, which oidc-provider refuses to revoke ("structured tokens"): the
  * token's `jti` goes on the deny list until it expires, and every instance flushes its caches.
  * Opaque tokens pass through to the provider untouched.
  */
-export function jwtRevocationEndpoint(path: string, auth: CallerAuthDeps, publicJwks: { keys: object[] }, kv: KeyValueStore) {
+export function jwtRevocationEndpoint(path: string, auth: CallerAuthDeps, publicJwks: { keys: object[] }, kv: KeyValueStore, flushCaches: () => void) {
   const getKey = createLocalJWKSet(publicJwks as any);
   return async (ctx: Context, next: Next) => {
     if (ctx.path !== path || ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded')) return next();
@@ -40,7 +39,7 @@ export function jwtRevocationEndpoint(path: string, auth: CallerAuthDeps, public
       }
       if (payload.jti && payload.exp) {
         await denyJti(kv, payload.jti, payload.exp);
-        await kv.publish(CREDENTIALS_REVOKED, 'jwt');
+        flushCaches();
       }
     } catch {
       // RFC 7009 §2.2: an invalid or unknown token still answers 200.
