@@ -76,7 +76,7 @@ describe('who may introspect (RFC 7662 §2.1)', () => {
       fetch(new URL('/token/introspection', env.url), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body).toString() });
     const first = await post();
     expect(first.status).toBe(200);
-    expect((await first.json()).active).toBe(true);
+    expect(((await first.json()) as { active: boolean }).active).toBe(true);
     expect((await post()).status).toBe(401);
   });
 
@@ -88,7 +88,7 @@ describe('who may introspect (RFC 7662 §2.1)', () => {
       body: JSON.stringify({ token: 'x' }),
     });
     expect(res.status).toBe(400);
-    expect((await res.json()).error).toBe('invalid_request');
+    expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
   });
 });
 
