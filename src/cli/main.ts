@@ -6,6 +6,7 @@ import { AppError } from '../http/errors.js';
 import { openDatabase } from '../storage/datasource.js';
 import { entities, migrations } from '../entities.js';
 import { COMMANDS, KEY_COMMANDS, OPTIONS, UsageError } from './commands.js';
+import { API_KEY_USAGE } from './api-keys.js';
 
 const USAGE = `usage: flowgate <command> [options] [--json]
   migrate
@@ -15,7 +16,8 @@ const USAGE = `usage: flowgate <command> [options] [--json]
   clients create --org ID --name N [--redirect-uri U]... [--grant-type G]... [--auth-method M]
                  [--jwks-file F | --jwks-uri U] [--scope "S"] [--introspect]
   clients list --org ID
-  keys generate | keys rotate | keys list`;
+  keys generate | keys rotate | keys list
+${API_KEY_USAGE}`;
 
 export async function runCli(argv: string[]): Promise<number> {
   const json = argv.includes('--json');

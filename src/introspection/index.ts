@@ -13,6 +13,7 @@ import { apiKeyResolver } from './resolvers/api-key.js';
 import { jwtAccessTokenResolver } from './resolvers/jwt-access-token.js';
 import { opaqueResolver } from './resolvers/opaque.js';
 import { serviceJwtResolver } from './resolvers/service-jwt.js';
+import { jtiDenyKey } from './deny-list.js';
 
 export const INTROSPECTION_PATH = '/token/introspection';
 export const REVOCATION_PATH = '/token/revocation';
@@ -84,6 +85,9 @@ export function buildIntrospection(
       };
     },
   };
+
+  // Flowgate's own management API accepts JWT access tokens too: it consults the same deny list.
+  s.auth.jwtRevoked = async (payload) => !!payload.jti && (await kv.get(jtiDenyKey(payload.jti))) !== null;
 
   return {
     introspector,
