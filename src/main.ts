@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { loadConfig, ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './http/logger.js';
-import { startServer } from './server.js';
+import { startServer, type RunningServer } from './server.js';
 import { buildServices, type Services } from './services.js';
 import { seedDevelopmentData, type DevSeed } from './dev-seed.js';
 
@@ -59,16 +59,12 @@ function printSeed(config: Config, seed: DevSeed | undefined): void {
 
 /** One process serving the port: the default, and what each cluster worker runs. */
 async function runServer(config: Config, logger: Logger, opts: { seed: boolean }): Promise<void> {
-  const running = await startServer(config, logger);
-  if (cluster.isPrimary) logger.info({ url: config.issuer, port: config.port }, 'Flowgate listening');
-  if (opts.seed) printSeed(config, await seedOnce(config, running.services));
-
+  // Handlers go in before startup: a SIGTERM that arrives while starting waits for the start to
+  // finish and then shuts down cleanly, instead of killing the process half-way.
+  let running: RunningServer | undefined;
   let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    running.close().then(
+  const stop = () => {
+    running!.close().then(
       () => process.exit(0),
       (err) => {
         logger.error({ err }, 'shutdown failed');
@@ -76,8 +72,21 @@ async function runServer(config: Config, logger: Logger, opts: { seed: boolean }
       },
     );
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  const onSignal = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    if (running) stop();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
+  running = await startServer(config, logger);
+  if (stopping) return stop();
+  // Seed before announcing, so "listening" means the first-start data is there too.
+  const seed = opts.seed ? await seedOnce(config, running.services) : undefined;
+  if (cluster.isPrimary) logger.info({ url: config.issuer, port: config.port }, 'Flowgate listening');
+  printSeed(config, seed);
 }
 
 /**
@@ -103,9 +112,11 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
   };
 
+  cluster.on('online', (worker: Worker) => logger.info({ worker: worker.id, pid: worker.process.pid }, 'worker started'));
   let listening = 0;
-  cluster.on('listening', () => {
+  cluster.on('listening', (worker: Worker) => {
     listening += 1;
+    if (listening > config.workers) logger.info({ worker: worker.id, pid: worker.process.pid }, 'replacement worker listening');
     if (listening === config.workers) {
       logger.info({ url: config.issuer, port: config.port, workers: config.workers }, 'Flowgate listening');
       printSeed(config, seed);
@@ -130,7 +141,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
       if (alive.size === 0) process.exit();
       return;
     }
-    logger.error({ pid: worker.process.pid, code, signal }, 'worker exited unexpectedly; starting a replacement');
+    logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited unexpectedly; starting a replacement');
     fork();
   });
 
