@@ -10,6 +10,8 @@ import { jsonErrors, AppError } from './http/errors.js';
 import { safeUrl } from './http/logger.js';
 import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './oauth/interactions/routes.js';
+import { auditRoutes } from './audit/routes.js';
+import { webhookRoutes } from './webhooks/routes.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { authRoutes } from './auth/routes.js';
 import { buildIntrospection } from './introspection/index.js';
@@ -86,7 +88,10 @@ function isJsonApiPath(p: string): boolean {
 
 /** Feature routers mounted before the provider. Each feature adds its own here. */
 function featureRouters(s: Services): Router[] {
-  return [authRoutes(s.auth), apiKeyRoutes({ apiKeys: s.apiKeys, auth: s.auth, bodyLimit: s.config.bodyLimit })];
+  return [authRoutes(s.auth), apiKeyRoutes({ apiKeys: s.apiKeys, auth: s.auth, bodyLimit: s.config.bodyLimit }),
+    auditRoutes({ audit: s.audit, auth: s.auth }),
+    webhookRoutes({ webhooks: s.webhooks, auth: s.auth, bodyLimit: s.config.bodyLimit }),
+  ];
 }
 
 function htmlErrors(s: Services) {

@@ -20,6 +20,7 @@ export const MANAGEMENT_SCOPES: Record<string, string> = {
   'api_keys:read': 'List API keys',
   'api_keys:write': 'Create, roll and delete API keys',
   'webhooks:manage': 'Manage webhooks',
+  'audit:read': "Read your organization's audit log",
 };
 
 export const ALL_SCOPES = [...Object.keys(OIDC_SCOPES), ...Object.keys(PLATFORM_SCOPES), ...Object.keys(MANAGEMENT_SCOPES)];

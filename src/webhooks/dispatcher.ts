@@ -134,8 +134,10 @@ export class Dispatcher {
     const type = eventTypeFor(e.action);
     if (!type) return;
     let endpoints: Array<{ id: string; events: string[] | null }>;
-    if (e.orgId) endpoints = await m.query(`SELECT id, events FROM webhook_endpoints WHERE org_id = $1 AND enabled`, [e.orgId]);
-    else if (GLOBAL_EVENT_TYPES.has(type)) endpoints = await m.query(`SELECT id, events FROM webhook_endpoints WHERE enabled`);
+    // Only endpoints that existed when the event happened: fan-out may run a little later.
+    if (e.orgId) endpoints = await m.query(`SELECT id, events FROM webhook_endpoints WHERE org_id = $1 AND enabled
+         AND created_at <= (SELECT created_at FROM audit_events WHERE id = $2)`, [e.orgId, e.id]);
+    else if (GLOBAL_EVENT_TYPES.has(type)) endpoints = await m.query(`SELECT id, events FROM webhook_endpoints WHERE enabled AND created_at <= (SELECT created_at FROM audit_events WHERE id = $1)`, [e.id]);
     else return;
     const body = JSON.stringify(eventBody(type, e));
     for (const ep of endpoints) {
