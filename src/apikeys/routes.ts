@@ -1,11 +1,11 @@
 import Router from '@koa/router';
-import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import type { ApiKeysService, Caller } from './service.js';
 import type { AuthService } from '../auth/service.js';
 import { authenticate, principalOf, requireScope } from '../auth/middleware.js';
 import { actorOf } from '../auth/principal.js';
 import { errors } from '../http/errors.js';
+import { jsonBody } from '../http/body.js';
 
 export interface ApiKeyRouteDeps {
   apiKeys: ApiKeysService;
@@ -30,7 +30,7 @@ export function apiKeyRoutes(d: ApiKeyRouteDeps): Router {
     return b as Record<string, unknown>;
   };
   r.use(authenticate(d.auth));
-  r.use(bodyParser({ enableTypes: ['json'], jsonLimit: d.bodyLimit }));
+  r.use(jsonBody({ limit: d.bodyLimit }));
 
   r.get('/', requireScope('api_keys:read'), async (ctx) => {
     const c = caller(ctx);
