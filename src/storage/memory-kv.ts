@@ -53,9 +53,10 @@ export class MemoryKeyValueStore implements KeyValueStore {
     return true;
   }
   async getDel(key: string) {
-    const v = await this.get(key);
+    // No await between the read and the delete: two concurrent consumers must not both get the value.
+    const e = this.live(key);
     this.map.delete(key);
-    return v;
+    return typeof e?.value === 'string' ? e.value : null;
   }
   async del(...keys: string[]) {
     for (const k of keys) this.map.delete(k);
