@@ -6,3 +6,5 @@ export { IntrospectionClient } from './introspection-client.js';
 export type { ActiveCredential, IntrospectionResult, IntrospectionClientOptions } from './introspection-client.js';
 export { SdkError, sdkErrors, sendSdkError } from './errors.js';
 export { parseCredential } from '../http/credentials.js';
+export { verifyWebhook, verifyFlowgateSignature, webhookReceiver, MemoryReplayStore } from './webhooks.js';
+export type { VerifiedWebhook, VerifyOptions, ReplayStore, WebhookReceiverOptions } from './webhooks.js';
