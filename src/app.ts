@@ -15,6 +15,7 @@ import { webhookRoutes } from './webhooks/routes.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { authRoutes } from './auth/routes.js';
 import { buildIntrospection } from './introspection/index.js';
+import { limitTokenRequest, loginGuard, managementHeaders, rateLimitDecorator } from './ratelimit/index.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { authRoutes } from './auth/routes.js';
 
@@ -31,7 +32,8 @@ export function buildApp(s: Services): Koa {
 
   app.use(requestLog(s));
   // The hot path and the token endpoint's neighbours come first: plain middleware, no router.
-  for (const mw of buildIntrospection(s, s.apiKeyVerifier).middleware) app.use(mw);
+  const limitToken = (ctx: Context, params: URLSearchParams) => limitTokenRequest(ctx, s.rateLimits, params);
+  for (const mw of buildIntrospection(s, s.apiKeyVerifier, rateLimitDecorator(s.rateLimits), limitToken).middleware) app.use(mw);
   app.use(securityHeaders);
 
   const router = new Router();
@@ -45,7 +47,18 @@ export function buildApp(s: Services): Koa {
     ]);
     const ready = db && kv;
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'unavailable', checks: { database: db ? 'up' : 'down', [s.kv.kind === 'redis' ? 'redis' : 'memory_store']: kv ? 'up' : 'down' } };
+    ctx.body = {
+      status: ready ? 'ready' : 'unavailable',
+      checks: { database: db ? 'up' : 'down', [s.kv.kind === 'redis' ? 'redis' : 'memory_store']: kv ? 'up' : 'down' },
+      // A degraded rate limiter (Redis lost, per-process estimate) is reported, not a reason to be unready.
+      details: { rate_limiter: s.rateLimits.state() },
+    };
+  });
+  // Prometheus text format; expose it on the internal network only (it names no caller, only counts).
+  router.get('/metrics', (ctx) => {
+    ctx.type = 'text/plain; version=0.0.4; charset=utf-8';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = s.rateLimits.metrics.render();
   });
   router.get('/static/app.css', (ctx) => {
     ctx.type = 'text/css';
@@ -60,6 +73,7 @@ export function buildApp(s: Services): Koa {
     ds: s.ds,
     render: s.render,
     csrfSecret: s.config.cookieSecrets[0],
+    loginGuard: loginGuard(s.rateLimits),
   });
 
   // Flowgate's JSON endpoints answer in the one error shape; the provider's in RFC 6749's.
@@ -67,6 +81,7 @@ export function buildApp(s: Services): Koa {
   app.use(htmlErrors(s));
   app.use(router.routes()).use(router.allowedMethods());
   app.use(interactions.routes());
+  app.use(async (ctx, next) => (ctx.path.startsWith('/api/') ? managementHeaders(ctx, next) : next()));
   for (const feature of featureRouters(s)) app.use(feature.routes()).use(feature.allowedMethods());
   app.use(async (ctx, next) => {
     if (ctx.path.startsWith('/api/')) throw new AppError(404, 'NOT_FOUND', `No route for ${ctx.method} ${ctx.path}`);

@@ -18,6 +18,8 @@ import type { AuthService } from './auth/service.js';
 import { WebhooksService } from './webhooks/service.js';
 import { SecretBox } from './webhooks/secret-box.js';
 import { Dispatcher } from './webhooks/dispatcher.js';
+import { RateLimitService } from './ratelimit/service.js';
+import { limitManagementApi } from './ratelimit/http.js';
 
 /** Everything the HTTP app and the CLI share: one service layer, built once per process. */
 export interface Services {
@@ -38,6 +40,8 @@ export interface Services {
   webhooks: WebhooksService;
   /** Delivers events to webhook endpoints; started by the server, not by the CLI. */
   dispatcher: Dispatcher;
+  /** Rate limits for every caller and category (issue 5). */
+  rateLimits: RateLimitService;
   close(): Promise<void>;
 }
 
@@ -53,6 +57,8 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     await provider.Client.validate(metadata as any);
   });
   const keys = await buildApiKeys({ config, ds, kv, audit, accounts, provider, logger });
+  const rateLimits = new RateLimitService(config, ds, kv, logger);
+  limitManagementApi(keys.auth, rateLimits);
   const webhooks = new WebhooksService(ds, audit, new SecretBox(config.apiKeys.pepper), config.webhooks);
   const dispatcher = new Dispatcher(ds, audit, webhooks, logger, config.webhooks);
   return {
@@ -70,8 +76,10 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     apiKeys: keys.apiKeys,
     apiKeyVerifier: keys.verifier,
     auth: keys.auth,
+    rateLimits,
     async close() {
       await keys.close();
+      rateLimits.close();
       await dispatcher.stop();
       await kv.close();
       if (ds.isInitialized) await ds.destroy();

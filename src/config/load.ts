@@ -34,6 +34,9 @@ const ENV_NAMES: Record<string, string> = {
   'webhooks.allowPrivateNetworks': 'WEBHOOK_ALLOW_PRIVATE_NETWORKS',
   'webhooks.pollIntervalMs': 'WEBHOOK_POLL_INTERVAL_MS',
   'webhooks.scannerPublicKeys': 'SECRET_SCANNER_PUBLIC_KEYS',
+  'rateLimits.enabled': 'RATE_LIMIT_ENABLED',
+  'rateLimits.failMode': 'RATE_LIMIT_FAIL_MODE',
+  'rateLimits.timeoutMs': 'RATE_LIMIT_TIMEOUT_MS',
   seedDevData: 'SEED_DEV_DATA',
   workers: 'WORKERS',
 };
@@ -122,6 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
       pollIntervalMs: nonEmpty(env.WEBHOOK_POLL_INTERVAL_MS) ?? 1000,
       scannerPublicKeys: jsonObject(env.SECRET_SCANNER_PUBLIC_KEYS) ?? {},
     },
+    rateLimits: rateLimitsFrom(defaults.rateLimits, env),
     seedDevData: bool(env.SEED_DEV_DATA) ?? !production,
     workers: nonEmpty(env.WORKERS) ?? 1,
   };
@@ -141,6 +145,25 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (!parsed.success || problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   return parsed.data;
+}
+
+/**
+ * config/default.json's rateLimits, with RATE_LIMITS (a JSON object merged one level deep, e.g.
+ * '{"token":{"limit":5,"window":"1m"},"defaults":{"write":{"limit":10,"window":60}}}') and the
+ * single switches on top. Validation (and the message naming the setting) is the schema's.
+ */
+function rateLimitsFrom(base: Record<string, any>, env: Env): Record<string, unknown> {
+  const over = jsonObject(env.RATE_LIMITS);
+  const out: Record<string, any> = { ...base };
+  if (over && typeof over === 'object' && !Array.isArray(over)) {
+    for (const [k, v] of Object.entries(over)) {
+      out[k] = k === 'defaults' && v && typeof v === 'object' ? { ...base.defaults, ...v } : v;
+    }
+  } else if (over !== undefined) out.token = over; // not an object: the schema names it
+  if (bool(env.RATE_LIMIT_ENABLED) !== undefined) out.enabled = bool(env.RATE_LIMIT_ENABLED);
+  if (nonEmpty(env.RATE_LIMIT_FAIL_MODE)) out.failMode = env.RATE_LIMIT_FAIL_MODE;
+  if (nonEmpty(env.RATE_LIMIT_TIMEOUT_MS)) out.timeoutMs = env.RATE_LIMIT_TIMEOUT_MS;
+  return out;
 }
 
 /** Production never falls back to generated development secrets: they must be set explicitly. */

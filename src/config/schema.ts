@@ -2,9 +2,33 @@ import { z } from 'zod';
 
 const positiveInt = z.coerce.number().int().positive();
 
+const DURATION = /^(\d+)\s*(s|m|h|d)$/;
+const UNIT = { s: 1, m: 60, h: 3600, d: 86400 } as const;
+
+/** A rate limit: `limit` requests in any `window` seconds (a number, or "30s", "1m", "1h", "1d"). */
+export const rateLimitSchema = z.object({
+  limit: z.number({ error: 'limit must be a number' }).int('limit must be a whole number').nonnegative('limit must not be negative (0 refuses every request)'),
+  window: z
+    .union([z.number(), z.string()], { error: 'window must be seconds or a duration such as "1m" or "1h"' })
+    .transform((v, ctx) => {
+      const m = typeof v === 'string' ? DURATION.exec(v.trim()) : null;
+      const secs = typeof v === 'number' ? v : m ? Number(m[1]) * UNIT[m[2] as keyof typeof UNIT] : NaN;
+      if (!Number.isInteger(secs) || secs <= 0) {
+        ctx.addIssue({ code: 'custom', message: `window must be a positive whole number of seconds or a duration such as "1m" or "1h" (got ${JSON.stringify(v)}; a zero window cannot be enforced)` });
+        return z.NEVER;
+      }
+      return secs;
+    }),
+});
+
+/** Limits by category (read, write, execute, webhook, or a deployment's own); partial for overrides. */
+export const categoryLimitsSchema = z.record(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'category names are lowercase words, e.g. read'), rateLimitSchema);
+
 const planSchema = z.object({
   // null = unlimited
   maxApiKeys: z.number().int().nonnegative().nullable(),
+  /** Per-credential limits by category for organizations on this plan; absent: rateLimits.defaults. */
+  rateLimits: categoryLimitsSchema.optional(),
 });
 
 /** Every setting Flowgate reads. Environment variables override `config/default.json`. */
@@ -49,6 +73,22 @@ export const configSchema = z.object({
     /** Secret-scanner public keys (PEM, ECDSA P-256) by key identifier, for leaked-key reports. */
     scannerPublicKeys: z.record(z.string(), z.string()),
   }),
+  /** Rate limits (issue 5). */
+  rateLimits: z.object({
+    enabled: z.boolean(),
+    /** Redis unreachable: 'open' serves with a per-process estimate, 'closed' refuses. */
+    failMode: z.enum(['open', 'closed'], { error: 'must be "open" or "closed"' }),
+    /** A Redis check slower than this counts as an outage for the request. */
+    timeoutMs: positiveInt,
+    /** Per-credential limits by category when the plan names none (seed 002, per minute). */
+    defaults: categoryLimitsSchema,
+    /** Flowgate's own endpoints: the token endpoint per client, the management API per credential. */
+    token: rateLimitSchema,
+    management: rateLimitSchema,
+    /** Login form: strict per client IP, lenient and short per account (an attacker cannot lock a victim out for long). */
+    loginIp: rateLimitSchema,
+    loginAccount: rateLimitSchema,
+  }),
   seedDevData: z.boolean(),
   /** Processes serving the port (node:cluster); >1 needs PostgreSQL and Redis (shared state). */
   workers: z.coerce.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64'),
@@ -56,3 +96,5 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 export type PlanConfig = z.infer<typeof planSchema>;
+export type RateLimitConfig = z.infer<typeof rateLimitSchema>;
+export type RateLimitsConfig = Config['rateLimits'];

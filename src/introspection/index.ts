@@ -35,6 +35,8 @@ export function buildIntrospection(
   s: Services,
   apiKeyVerifier?: ApiKeyVerifier,
   decorate?: AnswerDecorator,
+  /** The token endpoint's per-client rate limit (issue 5); see tokenEndpointPreprocessor. */
+  tokenLimit?: Parameters<typeof tokenEndpointPreprocessor>[2],
 ): IntrospectionParts {
   const { config, kv, ds, provider } = s;
   const keys = readKeys(config.keysDir);
@@ -95,7 +97,7 @@ export function buildIntrospection(
     middleware: [
       introspectionEndpoint(INTROSPECTION_PATH, auth, introspector, decorate),
       jwtRevocationEndpoint(REVOCATION_PATH, auth, jwks, kv, flush),
-      tokenEndpointPreprocessor(TOKEN_PATH, exchange),
+      tokenEndpointPreprocessor(TOKEN_PATH, exchange, tokenLimit),
     ],
   };
 }

@@ -11,7 +11,12 @@ import { exchangeApiKey, TOKEN_EXCHANGE, type ExchangeDeps } from './grants/toke
  * - anything else: passes through unchanged.
  * The provider reads an already-consumed body from `req.body`.
  */
-export function tokenEndpointPreprocessor(tokenPath: string, exchange: ExchangeDeps) {
+export function tokenEndpointPreprocessor(
+  tokenPath: string,
+  exchange: ExchangeDeps,
+  /** Rate limit per client (issue 5); answers the request itself (429) and returns true when refused. */
+  limit?: (ctx: Context, params: URLSearchParams) => Promise<boolean>,
+) {
   return async (ctx: Context, next: Next) => {
     if (ctx.method !== 'POST' || ctx.path !== tokenPath || !ctx.is('application/x-www-form-urlencoded')) return next();
     let raw: string;
@@ -20,6 +25,7 @@ export function tokenEndpointPreprocessor(tokenPath: string, exchange: ExchangeD
     } catch {
       return respond(ctx, 413, { error: 'invalid_request', error_description: 'request body too large' });
     }
+    if (limit && (await limit(ctx, new URLSearchParams(raw)))) return;
     const params = querystring.parse(raw);
     if (params.grant_type === JWT_BEARER) {
       const error = rewriteJwtBearer(params);

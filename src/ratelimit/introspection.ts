@@ -1,0 +1,38 @@
+import type { AnswerDecorator } from '../introspection/route.js';
+import { categoryFor } from './categories.js';
+import type { RateLimitService } from './service.js';
+
+/**
+ * Introspection's rate-limit decorator (Unkey's verify pattern: validity and limit state in one
+ * answer, so the workflow service pays one round trip). Applies only when the caller asks, with
+ * `ratelimit_category`, or `ratelimit_method` + `ratelimit_route` (Flowgate maps them, see
+ * categories.ts); `ratelimit_ip` is the end client's address for the per-IP `webhook` category.
+ * A limited credential stays `active: true` with `ratelimit.limited: true`: it is valid, just spent.
+ */
+export function rateLimitDecorator(limits: RateLimitService): AnswerDecorator {
+  return async (answer, params) => {
+    if (!answer.active) return answer;
+    const method = params.get('ratelimit_method');
+    const category = params.get('ratelimit_category') ?? (method ? categoryFor(method, params.get('ratelimit_route') ?? '/') : null);
+    if (!category) return answer;
+    const d = await limits.checkCredential(
+      { credentialType: answer.credential_type, orgId: answer.org_id, keyId: answer.key_id, clientId: answer.client_id, sub: answer.sub },
+      category.slice(0, 32),
+      { ip: params.get('ratelimit_ip') ?? undefined },
+    );
+    if (!d) return answer;
+    return {
+      ...answer,
+      ratelimit: {
+        policy: d.policy,
+        limit: d.limit,
+        remaining: d.remaining,
+        reset: Math.ceil(d.resetAt / 1000),
+        window: d.window,
+        // Seconds until the quota grows again (RateLimit's t), from the limiter's clock, not the caller's.
+        reset_after: Math.max(0, Math.ceil((d.resetAt - d.now) / 1000)),
+        ...(!d.allowed && { limited: true, retry_after: d.retryAfter }),
+      },
+    };
+  };
+}
