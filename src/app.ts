@@ -12,6 +12,7 @@ import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './oauth/interactions/routes.js';
 import { auditRoutes } from './audit/routes.js';
 import { webhookRoutes } from './webhooks/routes.js';
+import { leakedKeyRoutes } from './webhooks/leaked-keys-routes.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { authRoutes } from './auth/routes.js';
 import { buildIntrospection } from './introspection/index.js';
@@ -103,7 +104,10 @@ function isJsonApiPath(p: string): boolean {
 
 /** Feature routers mounted before the provider. Each feature adds its own here. */
 function featureRouters(s: Services): Router[] {
-  return [authRoutes(s.auth), apiKeyRoutes({ apiKeys: s.apiKeys, auth: s.auth, bodyLimit: s.config.bodyLimit }),
+  return [
+    // Before the API-key router: this path is authenticated by a scanner signature, not a credential.
+    leakedKeyRoutes({ leaked: s.leakedKeys, bodyLimit: s.config.bodyLimit }),
+    authRoutes(s.auth), apiKeyRoutes({ apiKeys: s.apiKeys, auth: s.auth, bodyLimit: s.config.bodyLimit }),
     auditRoutes({ audit: s.audit, auth: s.auth }),
     webhookRoutes({ webhooks: s.webhooks, auth: s.auth, bodyLimit: s.config.bodyLimit }),
   ];

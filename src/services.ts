@@ -18,6 +18,7 @@ import type { AuthService } from './auth/service.js';
 import { WebhooksService } from './webhooks/service.js';
 import { SecretBox } from './webhooks/secret-box.js';
 import { Dispatcher } from './webhooks/dispatcher.js';
+import { LeakedKeysService } from './webhooks/leaked-keys.js';
 import { RateLimitService } from './ratelimit/service.js';
 import { limitManagementApi } from './ratelimit/http.js';
 
@@ -40,6 +41,8 @@ export interface Services {
   webhooks: WebhooksService;
   /** Delivers events to webhook endpoints; started by the server, not by the CLI. */
   dispatcher: Dispatcher;
+  /** Leaked-key reports from secret scanners. */
+  leakedKeys: LeakedKeysService;
   /** Rate limits for every caller and category (issue 5). */
   rateLimits: RateLimitService;
   close(): Promise<void>;
@@ -61,6 +64,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
   limitManagementApi(keys.auth, rateLimits);
   const webhooks = new WebhooksService(ds, audit, new SecretBox(config.apiKeys.pepper), config.webhooks);
   const dispatcher = new Dispatcher(ds, audit, webhooks, logger, config.webhooks);
+  const leakedKeys = new LeakedKeysService(ds, audit, config.apiKeys.pepper, config.webhooks.scannerPublicKeys, (id) => keys.verifier.invalidate(id));
   return {
     config,
     logger,
@@ -71,6 +75,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     clients,
     provider,
     webhooks,
+    leakedKeys,
     dispatcher,
     render,
     apiKeys: keys.apiKeys,
