@@ -4,6 +4,7 @@ import { CLI_ACTOR } from '../audit/service.js';
 import { rotateKeys, readKeys, ensureKeys, publicView } from '../oauth/signing-keys.js';
 import type { Role } from '../accounts/entities.js';
 import { print, required, UsageError } from './output.js';
+import { WebhookInputError } from '../webhooks/service.js';
 import { API_KEY_COMMANDS, API_KEY_OPTIONS } from './api-keys.js';
 
 export interface CommandContext {
@@ -30,6 +31,9 @@ export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: bo
   'jwks-uri': { type: 'string' },
   scope: { type: 'string' },
   introspect: { type: 'boolean' },
+  url: { type: 'string' },
+  event: { type: 'string', multiple: true },
+  description: { type: 'string' },
   ...API_KEY_OPTIONS,
 };
 
@@ -86,6 +90,18 @@ export const COMMANDS: Record<string, Command> = {
   'clients list': async (s, { values, json }) => {
     const items = await s.clients.list(required(values, 'org'));
     print(json, { items }, items.map((c) => `${c.client_id}  ${c.name}  [${c.grant_types.join(', ')}]`).join('\n') || 'no clients');
+  },
+  'webhooks create': async (s, { values, json }) => {
+    const { endpoint, secret } = await s.webhooks
+      .create(CLI_ACTOR, required(values, 'org'), { url: required(values, 'url'), events: values.event, description: values.description })
+      .catch((err) => {
+        throw err instanceof WebhookInputError ? new UsageError(err.message) : err;
+      });
+    print(json, { ...endpoint, secret }, [`id: ${endpoint.id}`, `url: ${endpoint.url}`, `events: ${endpoint.events?.join(' ') ?? 'all'}`, `secret: ${secret}`, '(the secret is shown only now; store it safely)'].join('\n'));
+  },
+  'webhooks list': async (s, { values, json }) => {
+    const items = await s.webhooks.list(required(values, 'org'));
+    print(json, { items }, items.map((e) => `${e.id}  ${e.url}  [${e.events?.join(', ') ?? 'all'}]${e.enabled ? '' : '  (disabled)'}`).join('\n') || 'no webhook endpoints');
   },
 };
 
