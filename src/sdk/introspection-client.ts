@@ -17,7 +17,20 @@ export interface ActiveCredential {
   team_id?: string | null;
   workflow_id?: string | null;
   key_id?: string;
-  ratelimit?: { limit: number; remaining: number; reset: number; window?: number; limited?: boolean };
+  /** Present when the introspection asked for it (ratelimit_category, or ratelimit_method + ratelimit_route). */
+  ratelimit?: {
+    limit: number;
+    remaining: number;
+    /** Unix seconds when the oldest counted request leaves the window. */
+    reset: number;
+    window?: number;
+    /** The category (policy) the request counted against. */
+    policy?: string;
+    /** Seconds until reset, by Flowgate's clock (immune to this host's clock skew). */
+    reset_after?: number;
+    limited?: boolean;
+    retry_after?: number;
+  };
   [extra: string]: unknown;
 }
 

@@ -40,6 +40,16 @@ export interface FlowgateAuthOptions {
   localJwtMaxLifetime?: number;
   /** Accept `?api-key=` (seed 001). Default true. */
   allowQuery?: boolean;
+  /**
+   * Rate limits decided by Flowgate (issue 5). On: every request is introspected with its method and
+   * route (Flowgate maps them to read / write / execute), or with `category(ctx)` when given; every
+   * authenticated response carries X-RateLimit-Limit / -Remaining / -Reset and the IETF draft's
+   * RateLimit-Policy / RateLimit headers, and a spent credential gets 429 RATE_LIMITED with
+   * Retry-After. Each request must count, so answers are not cached and local JWT verification is
+   * off (a locally verified request would bypass the limit). `ip(ctx)` names the end client for the
+   * per-IP `webhook` category (default ctx.ip).
+   */
+  rateLimit?: boolean | { category?: (ctx: Context) => string | undefined; ip?: (ctx: Context) => string | undefined };
   fetch?: typeof fetch;
 }
 
@@ -99,10 +109,11 @@ export function flowgateAuth(o: FlowgateAuthOptions): Middleware & { client: Int
     cacheTtlMs: o.cacheTtlMs,
     fetch: o.fetch,
   });
-  const localMax = o.localJwtMaxLifetime ?? 300;
+  const rl = o.rateLimit ? (o.rateLimit === true ? {} : o.rateLimit) : undefined;
+  const localMax = rl ? 0 : (o.localJwtMaxLifetime ?? 300);
   const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
 
-  async function identify(token: string): Promise<FlowgateIdentity | null> {
+  async function identify(token: string, extra?: Record<string, string>): Promise<FlowgateIdentity | null> {
     if (localMax > 0 && token.split('.').length === 3) {
       try {
         const claims = decodeJwt(token);
@@ -115,7 +126,7 @@ export function flowgateAuth(o: FlowgateAuthOptions): Middleware & { client: Int
         return null;
       }
     }
-    const answer = await client.introspect(token);
+    const answer = await client.introspect(token, extra);
     return answer.active ? fromIntrospection(answer) : null;
   }
 
@@ -133,13 +144,18 @@ export function flowgateAuth(o: FlowgateAuthOptions): Middleware & { client: Int
     }
     let identity: FlowgateIdentity | null;
     try {
-      identity = await identify(presented.value);
+      identity = await identify(presented.value, rl && rateLimitParams(ctx, rl));
     } catch {
       return sendSdkError(ctx, sdkErrors.unavailable());
     }
     const looksLikeKey = presented.source !== 'authorization' || API_KEY_SHAPE.test(presented.value);
     if (!identity) return sendSdkError(ctx, sdkErrors.invalid(looksLikeKey ? 'api_key' : 'token'));
     ctx.state.flowgate = identity;
+    const limit = identity.verifiedBy === 'introspection' ? (identity.raw as ActiveCredential).ratelimit : undefined;
+    if (limit) {
+      ctx.set(rateLimitHeaders(limit));
+      if (limit.limited) return sendSdkError(ctx, rateLimited(limit));
+    }
     try {
       await next();
     } catch (err) {
@@ -148,6 +164,50 @@ export function flowgateAuth(o: FlowgateAuthOptions): Middleware & { client: Int
     }
   };
   return Object.assign(middleware, { client });
+}
+
+type RateLimitState = NonNullable<ActiveCredential['ratelimit']>;
+
+/** What introspection is told about the request: a category, or method and route for Flowgate to map. */
+function rateLimitParams(ctx: Context, rl: Exclude<FlowgateAuthOptions['rateLimit'], boolean | undefined>): Record<string, string> {
+  const category = rl.category?.(ctx);
+  // @koa/router sets _matchedRoute to the pattern (/api/v1/workflows/:id/run): one name per route.
+  const route = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
+  const ip = rl.ip ? rl.ip(ctx) : ctx.ip;
+  return {
+    ...(category ? { ratelimit_category: category } : { ratelimit_method: ctx.method, ratelimit_route: typeof route === 'string' ? route : ctx.path }),
+    ...(ip && { ratelimit_ip: ip }),
+  };
+}
+
+/**
+ * Seed 002's X-RateLimit-* (Reset in Unix seconds) and draft-ietf-httpapi-ratelimit-headers-10's
+ * `RateLimit-Policy: "write";q=100;w=60` and `RateLimit: "write";r=50;t=30`, the policy named after
+ * the category. (Flowgate's server sets the same headers from src/ratelimit/headers.ts; the SDK
+ * stands alone, so it carries this small copy.)
+ */
+function rateLimitHeaders(l: RateLimitState): Record<string, string> {
+  const policy = (l.policy ?? 'default').replace(/[^\w-]/g, '');
+  const t = l.reset_after ?? Math.max(0, l.reset - Math.floor(Date.now() / 1000));
+  const h: Record<string, string> = {
+    'X-RateLimit-Limit': String(l.limit),
+    'X-RateLimit-Remaining': String(l.remaining),
+    'X-RateLimit-Reset': String(l.reset),
+    RateLimit: `"${policy}";r=${l.remaining};t=${t}`,
+  };
+  if (l.window) h['RateLimit-Policy'] = `"${policy}";q=${l.limit};w=${l.window}`;
+  return h;
+}
+
+function per(window: number | undefined): string {
+  const named: Record<number, string> = { 1: 'second', 60: 'minute', 3600: 'hour', 86400: 'day' };
+  return window === undefined ? 'per window' : named[window] ? `per ${named[window]}` : `per ${window} seconds`;
+}
+
+/** 429 in the seeds' shape: "Rate limit exceeded. Limit: 100 requests per minute." */
+function rateLimited(l: RateLimitState): SdkError {
+  const retryAfter = Math.max(1, l.retry_after ?? l.reset_after ?? 1);
+  return new SdkError(429, 'RATE_LIMITED', `Rate limit exceeded. Limit: ${l.limit} requests ${per(l.window)}.`, undefined, { 'Retry-After': String(retryAfter) });
 }
 
 function identityOf(ctx: Context): FlowgateIdentity {
