@@ -15,6 +15,7 @@ import { webhookRoutes } from './webhooks/routes.js';
 import { leakedKeyRoutes } from './webhooks/leaked-keys-routes.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { authRoutes } from './auth/routes.js';
+import { dashboardRoutes, sessionResolver } from './dashboard/routes.js';
 import { buildIntrospection } from './introspection/index.js';
 import { limitTokenRequest, loginGuard, managementHeaders, rateLimitDecorator } from './ratelimit/index.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
@@ -22,6 +23,7 @@ import { authRoutes } from './auth/routes.js';
 
 const staticDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'static');
 const css = readFileSync(path.join(staticDir, 'app.css'));
+const dashboardJs = readFileSync(path.join(staticDir, 'dashboard.js'));
 
 /** Composes the Koa app: middleware order, feature routers, then the mounted provider. */
 export function buildApp(s: Services): Koa {
@@ -60,6 +62,11 @@ export function buildApp(s: Services): Koa {
     ctx.type = 'text/plain; version=0.0.4; charset=utf-8';
     ctx.set('Cache-Control', 'no-store');
     ctx.body = s.rateLimits.metrics.render();
+  });
+  router.get('/static/dashboard.js', (ctx) => {
+    ctx.type = 'text/javascript';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = dashboardJs;
   });
   router.get('/static/app.css', (ctx) => {
     ctx.type = 'text/css';
@@ -104,7 +111,11 @@ function isJsonApiPath(p: string): boolean {
 
 /** Feature routers mounted before the provider. Each feature adds its own here. */
 function featureRouters(s: Services): Router[] {
+  // The dashboard's session is one more way to call the JSON API (with its CSRF header; see sessionResolver).
+  s.auth.addFallbackResolver(sessionResolver(s, s.dashboardSessions));
+  const dashboard = dashboardRoutes(s, { sessions: s.dashboardSessions, invitations: s.invitations, consents: s.consents });
   return [
+    dashboard,
     // Before the API-key router: this path is authenticated by a scanner signature, not a credential.
     leakedKeyRoutes({ leaked: s.leakedKeys, bodyLimit: s.config.bodyLimit }),
     authRoutes(s.auth), apiKeyRoutes({ apiKeys: s.apiKeys, auth: s.auth, bodyLimit: s.config.bodyLimit }),

@@ -2,6 +2,8 @@
 import { Init1732300000000 } from '../migrations/1732300000000-init.js';
 import { ApiKeys1732400000000 } from '../migrations/1732400000000-api-keys.js';
 import { Events1732500000000 } from '../migrations/1732500000000-events.js';
+import { Dashboard1732600000000 } from '../migrations/1732600000000-dashboard.js';
+import { InvitationEntity } from './accounts/invitations.js';
 import { MembershipEntity, OrganizationEntity, TeamEntity, UserEntity } from './accounts/entities.js';
 import { AuditEventEntity } from './audit/entity.js';
 import { ApiKeyEntity } from './apikeys/entities.js';
@@ -17,6 +19,7 @@ export const entities = [
   OidcArtifactEntity,
   AuditEventEntity,
   ApiKeyEntity,
+  InvitationEntity,
 ];
 
-export const migrations = [Init1732300000000, ApiKeys1732400000000, Events1732500000000];
+export const migrations = [Init1732300000000, ApiKeys1732400000000, Events1732500000000, Dashboard1732600000000];

@@ -18,6 +18,9 @@ import type { AuthService } from './auth/service.js';
 import { WebhooksService } from './webhooks/service.js';
 import { SecretBox } from './webhooks/secret-box.js';
 import { Dispatcher } from './webhooks/dispatcher.js';
+import { InvitationsService } from './accounts/invitations.js';
+import { ConsentsService } from './dashboard/consents.js';
+import { SessionStore } from './dashboard/sessions.js';
 import { LeakedKeysService } from './webhooks/leaked-keys.js';
 import { RateLimitService } from './ratelimit/service.js';
 import { limitManagementApi } from './ratelimit/http.js';
@@ -45,6 +48,10 @@ export interface Services {
   leakedKeys: LeakedKeysService;
   /** Rate limits for every caller and category (issue 5). */
   rateLimits: RateLimitService;
+  /** Dashboard (issue 7): invitation links, the user's authorized apps, dashboard sessions. */
+  invitations: InvitationsService;
+  consents: ConsentsService;
+  dashboardSessions: SessionStore;
   close(): Promise<void>;
 }
 
@@ -58,7 +65,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
   const provider = createProvider({ config, ds, kv, accounts, keys: readKeys(config.keysDir), logger, render });
   const clients = new ClientsService(ds, accounts, audit, async (metadata) => {
     await provider.Client.validate(metadata as any);
-  });
+  }, kv);
   const keys = await buildApiKeys({ config, ds, kv, audit, accounts, provider, logger });
   const rateLimits = new RateLimitService(config, ds, kv, logger);
   limitManagementApi(keys.auth, rateLimits);
@@ -78,6 +85,9 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     leakedKeys,
     dispatcher,
     render,
+    invitations: new InvitationsService(ds, accounts, audit),
+    consents: new ConsentsService(ds, provider, audit, kv),
+    dashboardSessions: new SessionStore(kv),
     apiKeys: keys.apiKeys,
     apiKeyVerifier: keys.verifier,
     auth: keys.auth,

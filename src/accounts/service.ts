@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config/schema.js';
 import { AppError, errors } from '../http/errors.js';
 import type { Actor, AuditLog } from '../audit/service.js';
@@ -11,6 +11,7 @@ import {
   UserEntity,
   type Membership,
   type Organization,
+  type OrganizationSettings,
   type Role,
   type Team,
   type User,
@@ -156,11 +157,100 @@ export class AccountsService {
     return this.memberships.findOneBy({ orgId, userId });
   }
 
+  /** Members of an organization with their email, oldest first (the Members page, created-by names). */
+  async listMembers(orgId: string): Promise<MemberView[]> {
+    await this.getOrganization(orgId);
+    return this.ds.query(
+      `SELECT m.user_id AS "userId", u.email, u.name, m.role, m.team_id AS "teamId", m.created_at AS "createdAt"
+         FROM memberships m JOIN users u ON u.id = m.user_id
+        WHERE m.org_id = $1 ORDER BY m.created_at, u.email`,
+      [orgId],
+    );
+  }
+
+  /**
+   * Changes a member's role. Owners and admins may change roles; only an owner may grant or take
+   * away the owner role; the last owner cannot be demoted. `by` absent = the operator's CLI.
+   */
+  async changeRole(actor: Actor, orgId: string, userId: string, role: Role, by?: Membership): Promise<Membership> {
+    if (!ROLES.includes(role)) throw errors.validation(`Role must be one of ${ROLES.join(', ')}`, { field: 'role' });
+    return this.ds.transaction(async (m) => {
+      const target = await this.lockMembers(m, orgId, userId);
+      assertManager(by, target.role, role);
+      if (target.role === role) return target;
+      if (target.role === 'owner') await this.assertNotLastOwner(m, orgId, 'demote');
+      await m.getRepository(MembershipEntity).update({ id: target.id }, { role });
+      await this.audit.record(actor, { orgId, action: 'member.role_changed', targetType: 'user', targetId: userId, details: { from: target.role, to: role } }, m);
+      return { ...target, role };
+    });
+  }
+
+  /** Removes a member (same rules as changeRole; the last owner cannot be removed). */
+  async removeMember(actor: Actor, orgId: string, userId: string, by?: Membership): Promise<void> {
+    await this.ds.transaction(async (m) => {
+      const target = await this.lockMembers(m, orgId, userId);
+      assertManager(by, target.role, target.role);
+      if (target.role === 'owner') await this.assertNotLastOwner(m, orgId, 'remove');
+      await m.getRepository(MembershipEntity).delete({ id: target.id });
+      await this.audit.record(actor, { orgId, action: 'member.removed', targetType: 'user', targetId: userId, details: { role: target.role } }, m);
+    });
+  }
+
+  /** Renames the organization and/or changes its settings (owners and admins; checked by the caller's membership). */
+  async updateOrganization(actor: Actor, orgId: string, patch: { name?: string; settings?: Partial<OrganizationSettings> }, by?: Membership): Promise<Organization> {
+    if (by && by.role !== 'owner' && by.role !== 'admin') throw new AppError(403, 'FORBIDDEN', 'Only owners and admins can change organization settings');
+    const org = await this.getOrganization(orgId);
+    const next: Organization = { ...org, settings: { ...org.settings, ...patch.settings } };
+    if (patch.name !== undefined) {
+      const name = patch.name.trim();
+      if (!name) throw errors.validation('Organization name is required', { field: 'name' });
+      if (name.length > 200) throw errors.validation('Organization name is at most 200 characters', { field: 'name' });
+      next.name = name;
+    }
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(OrganizationEntity).update({ id: orgId }, { name: next.name, settings: next.settings });
+      await this.audit.record(actor, { orgId, action: 'organization.updated', targetType: 'organization', targetId: orgId, details: { ...(patch.name !== undefined && { name: next.name }), ...(patch.settings && { settings: patch.settings }) } }, m);
+    });
+    return next;
+  }
+
+  /** Locks the organization's memberships (two concurrent demotions cannot both pass the last-owner check). */
+  private async lockMembers(m: EntityManager, orgId: string, userId: string): Promise<Membership> {
+    if (!isUuid(orgId) || !isUuid(userId)) throw errors.notFound('Member not found');
+    await m.query('SELECT id FROM memberships WHERE org_id = $1 FOR UPDATE', [orgId]);
+    const target = await m.getRepository(MembershipEntity).findOneBy({ orgId, userId });
+    if (!target) throw errors.notFound('Member not found');
+    return target;
+  }
+
+  private async assertNotLastOwner(m: EntityManager, orgId: string, what: 'demote' | 'remove'): Promise<void> {
+    const owners = await m.getRepository(MembershipEntity).countBy({ orgId, role: 'owner' });
+    if (owners <= 1) {
+      throw new AppError(409, 'LAST_OWNER', `The last owner cannot be ${what === 'remove' ? 'removed' : 'demoted'}. Make another member an owner first.`);
+    }
+  }
+
   async requireMembership(orgId: string, userId: string): Promise<Membership> {
     const m = await this.membership(orgId, userId);
     if (!m) throw new AppError(403, 'FORBIDDEN', 'You are not a member of this organization');
     return m;
   }
+}
+
+export interface MemberView {
+  userId: string;
+  email: string;
+  name: string | null;
+  role: Role;
+  teamId: string | null;
+  createdAt: Date;
+}
+
+/** Owners and admins manage members; only owners touch the owner role (grant, demote, remove). */
+function assertManager(by: Membership | undefined, currentRole: Role, newRole: Role): void {
+  if (!by) return;
+  if (by.role !== 'owner' && by.role !== 'admin') throw new AppError(403, 'FORBIDDEN', 'Only owners and admins can manage members');
+  if ((currentRole === 'owner' || newRole === 'owner') && by.role !== 'owner') throw new AppError(403, 'FORBIDDEN', 'Only an owner can grant or take away the owner role');
 }
 
 export function isUuid(v: string): boolean {

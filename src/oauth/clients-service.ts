@@ -7,6 +7,8 @@ import { errors } from '../http/errors.js';
 import { OAuthClientEntity, type OAuthClient } from './entities.js';
 import { hashClientSecret, newClientSecret } from './secrets.js';
 import { ALL_SCOPES } from './scopes.js';
+import type { KeyValueStore } from '../storage/kv.js';
+import { CLIENTS_CHANGED } from '../introspection/client-directory.js';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export const GRANT_TYPES = [
@@ -46,6 +48,20 @@ export const createClientInput = z
 
 export type CreateClientInput = z.input<typeof createClientInput>;
 
+export const updateClientInput = z
+  .object({
+    name: z.string().trim().min(1, 'name is required').max(200).optional(),
+    redirectUris: z.array(z.url({ message: 'each redirect URI must be an absolute URL' })).optional(),
+    scope: z
+      .string()
+      .optional()
+      .refine((s) => s === undefined || s.split(' ').filter(Boolean).every((x) => ALL_SCOPES.includes(x)), 'unknown scope'),
+    introspect: z.boolean().optional(),
+  })
+  .strict();
+
+export type UpdateClientInput = z.input<typeof updateClientInput>;
+
 export interface ClientView {
   client_id: string;
   org_id: string;
@@ -82,6 +98,8 @@ export class ClientsService {
     private readonly accounts: AccountsService,
     private readonly audit: AuditLog,
     private readonly validateMetadata: MetadataValidator,
+    /** Publishes CLIENTS_CHANGED after a change so every instance's client caches drop the client. */
+    private readonly kv?: KeyValueStore,
   ) {}
 
   async create(actor: Actor, raw: CreateClientInput): Promise<{ client: ClientView; clientSecret?: string }> {
@@ -139,6 +157,74 @@ export class ClientsService {
 
   async get(clientId: string): Promise<OAuthClient | null> {
     return this.ds.getRepository(OAuthClientEntity).findOneBy({ clientId });
+  }
+
+  /** The client if it belongs to the organization; 404 otherwise (never reveals other organizations' clients). */
+  async getForOrg(orgId: string, clientId: string): Promise<OAuthClient> {
+    const row = await this.get(clientId);
+    if (!row || row.orgId !== orgId) throw errors.notFound(`OAuth app ${clientId} not found`);
+    return row;
+  }
+
+  /** Renames, changes redirect URIs or allowed scopes, grants or withdraws the introspection permission. */
+  async update(actor: Actor, orgId: string, clientId: string, raw: UpdateClientInput): Promise<ClientView> {
+    const parsed = updateClientInput.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw errors.validation(issue.message, { field: issue.path.join('.') });
+    }
+    const input = parsed.data;
+    const row = await this.getForOrg(orgId, clientId);
+    const metadata = { ...row.metadata };
+    if (input.redirectUris !== undefined) {
+      if ((metadata.grant_types ?? []).includes('authorization_code') && input.redirectUris.length === 0) {
+        throw errors.validation('authorization_code needs at least one redirect URI', { field: 'redirectUris' });
+      }
+      metadata.redirect_uris = input.redirectUris;
+    }
+    if (input.scope !== undefined) metadata.scope = input.scope;
+    const name = input.name ?? row.name;
+    try {
+      await this.validateMetadata({ client_id: clientId, client_name: name, ...metadata, ...(row.secretHash && { client_secret: 'x'.repeat(43) }) });
+    } catch (err) {
+      const e = err as { error_description?: string; message?: string };
+      throw errors.validation(`Invalid client metadata: ${e.error_description ?? e.message}`);
+    }
+    const next: OAuthClient = { ...row, name, metadata, introspect: input.introspect ?? row.introspect, updatedAt: new Date() };
+    const changed = Object.keys(input).filter((k) => (input as Record<string, unknown>)[k] !== undefined);
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(OAuthClientEntity).update({ clientId }, { name: next.name, metadata: next.metadata, introspect: next.introspect, updatedAt: next.updatedAt });
+      await this.audit.record(actor, { orgId, action: 'oauth_client.updated', targetType: 'oauth_client', targetId: clientId, details: { name: next.name, changed } }, m);
+    });
+    await this.changed();
+    return clientView(next);
+  }
+
+  /** A new client secret, shown once; the old one stops working at once. */
+  async rotateSecret(actor: Actor, orgId: string, clientId: string): Promise<{ client: ClientView; clientSecret: string }> {
+    const row = await this.getForOrg(orgId, clientId);
+    if (!row.secretHash) throw errors.validation('This app does not use a client secret (public or private_key_jwt client)');
+    const secret = newClientSecret();
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(OAuthClientEntity).update({ clientId }, { secretHash: hashClientSecret(secret), updatedAt: new Date() });
+      await this.audit.record(actor, { orgId, action: 'oauth_client.secret_rotated', targetType: 'oauth_client', targetId: clientId, details: { name: row.name } }, m);
+    });
+    await this.changed();
+    return { client: clientView(row), clientSecret: secret };
+  }
+
+  /** Deletes the client: it can no longer authenticate, and tokens issued to it stop being accepted. */
+  async delete(actor: Actor, orgId: string, clientId: string): Promise<void> {
+    const row = await this.getForOrg(orgId, clientId);
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(OAuthClientEntity).delete({ clientId });
+      await this.audit.record(actor, { orgId, action: 'oauth_client.deleted', targetType: 'oauth_client', targetId: clientId, details: { name: row.name } }, m);
+    });
+    await this.changed();
+  }
+
+  private async changed(): Promise<void> {
+    await this.kv?.publish(CLIENTS_CHANGED, 'changed').catch(() => {});
   }
 }
 
