@@ -184,7 +184,7 @@ describe("Flowgate's own endpoints", () => {
   });
 
   it('exposes the limiter in /readyz details and /metrics', async () => {
-    const ready = await (await fetch(new URL('/readyz', env.url))).json();
+    const ready = (await (await fetch(new URL('/readyz', env.url))).json()) as any;
     expect(ready.details.rate_limiter).toMatchObject({ store: 'redis', state: 'up', failMode: 'open' });
     const text = await (await fetch(new URL('/metrics', env.url))).text();
     expect(text).toMatch(/flowgate_ratelimit_store_up\{store="redis"\} 1/);

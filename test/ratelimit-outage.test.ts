@@ -59,7 +59,7 @@ describe('Redis stopped mid-test', () => {
     expect(c.status).toBe(200);
     expect(c.body).toMatchObject({ active: true, ratelimit: { limited: true } });
 
-    const ready = await (await fetch(new URL('/readyz', open.url))).json();
+    const ready = (await (await fetch(new URL('/readyz', open.url))).json()) as any;
     expect(ready.details.rate_limiter).toMatchObject({ store: 'redis', state: 'degraded', failMode: 'open', outages: 1 });
     const metrics = await (await fetch(new URL('/metrics', open.url))).text();
     expect(metrics).toMatch(/flowgate_ratelimit_store_up\{store="redis"\} 0/);
