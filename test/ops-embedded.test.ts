@@ -56,7 +56,7 @@ describe('npm start with no database or Redis URL', () => {
 
     expect(await running.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(running.logs().some((l) => l.msg === 'shutting down: finishing in-flight requests')).toBe(true);
-  });
+  }, 120_000);
 
   it('does not print the credentials again on a second start with the same data directory', async () => {
     const port = await freePort();
@@ -68,5 +68,5 @@ describe('npm start with no database or Redis URL', () => {
     const token = await clientCredentials(`http://127.0.0.1:${port}`, demo!.clientId, demo!.clientSecret);
     expect(token.status).toBe(200);
     expect(await running.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  });
+  }, 120_000);
 });

@@ -78,5 +78,5 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     expect(await running.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     const stopped = running.logs().filter((l) => l.msg === 'shutting down: finishing in-flight requests');
     expect(stopped.map((l) => l.worker).sort()).toEqual([2, 3]);
-  });
+  }, 120_000);
 });
