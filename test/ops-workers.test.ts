@@ -79,4 +79,10 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     const stopped = running.logs().filter((l) => l.msg === 'shutting down: finishing in-flight requests');
     expect(stopped.map((l) => l.worker).sort()).toEqual([2, 3]);
   }, 120_000);
+
+  it('refuses WORKERS=2 on the embedded database with a message naming WORKERS', async () => {
+    const p = npmStart({ WORKERS: '2', NODE_ENV: 'development', DATA_DIR: path.join(dir, 'embedded'), KEYS_DIR: path.join(dir, 'keys'), PORT: String(await freePort()) });
+    expect(await p.exited).toEqual({ code: 2, signal: null });
+    expect(p.stderr).toMatch(/WORKERS: 2 workers need DATABASE_URL \(embedded PGlite is single-process\)/);
+  }, 60_000);
 });
