@@ -58,7 +58,7 @@ describe('log redaction', () => {
     await fetch(`${env.url}/api/v1/auth/api-keys`, { headers: { 'x-api-key': remember('xApiKey') } });
     await fetch(`${env.url}/api/v1/auth/api-keys?api-key=${remember('apiKeyQuery')}`);
     await fetch(`${env.url}/api/v1/auth/api-keys?limit=5&api-key=${remember('apiKeyQuery2')}&x=1`);
-    await fetch(`${env.url}/healthz`, { headers: { cookie: `_session=${remember('cookie1')}; other=${remember('cookie2')}` } });
+    await fetch(`${env.url}/readyz`, { headers: { cookie: `_session=${remember('cookie1')}; other=${remember('cookie2')}` } });
     await fetch(`${env.url}/auth?client_id=nope`, { headers: { cookie: `_interaction=${remember('cookie3')}` } });
 
     // The login form: a wrong password, then the right one (session cookies come back).
