@@ -50,6 +50,10 @@ export async function screenshots(page: Page, name: string): Promise<void> {
   await page.setViewportSize(DESKTOP);
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}-desktop.png`), fullPage: true });
   await page.setViewportSize(MOBILE);
+  // Let the narrow layout settle before measuring the full page.
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (wide > MOBILE.width) throw new Error(`${name}: the page is ${wide}px wide at ${MOBILE.width}px (horizontal scrolling)`);
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}-mobile.png`), fullPage: true });
   await page.setViewportSize(original);
 }
