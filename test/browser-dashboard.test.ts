@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// (page.evaluate callbacks run in the browser.)
 /**
  * The dashboard in a real browser (Debian's Chromium through playwright-core), clicked as a person
  * would: sign in, create a key with a preset, copy it, call the example workflow service with it,

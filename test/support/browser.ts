@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// (page.evaluate callbacks run in the browser.)
 /**
  * A real browser for the dashboard tests: Debian's Chromium driven by playwright-core (Playwright's
  * own browser downloads do not work here). No Chromium means the test file FAILS with this message:
