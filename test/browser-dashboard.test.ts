@@ -343,6 +343,7 @@ describe('the dashboard in a browser', () => {
 
   it('settings: the api-key query parameter can be switched off, and a query key is then refused', async () => {
     await page.goto(`/dashboard/orgs/${orgId}/settings`);
+    expect(await page.getByText('Requests per credential').isVisible()).toBe(true);
     await check(page, 'settings');
     const own = (await env.server.services.apiKeys.list({ actor: CLI_ACTOR }, orgId))[0];
     await env.server.services.apiKeys.revoke({ actor: CLI_ACTOR }, own.id);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { Browser, createOrg, parseForms, TEST_PASSWORD } from './support/oauth.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
+import { OAuthConsentEntity } from '../src/oauth/entities.js';
 
 let env: TestEnv;
 let orgA: string;
@@ -185,6 +186,22 @@ describe('CSRF, escaping and boundaries', () => {
     const app = await env.server.services.clients.create(CLI_ACTOR, { orgId: orgB, name: 'b app', redirectUris: ['https://b.example.test/cb'] });
     expect((await b.postForm(url(`/dashboard/orgs/${orgA}/oauth-apps/${app.client.client_id}/delete`), { csrf })).status).toBe(404);
     expect(await env.server.services.clients.get(app.client.client_id)).not.toBeNull();
+  });
+});
+
+describe('authorized apps', () => {
+  it('a user cannot revoke another user’s grant by posting its id', async () => {
+    const { ds } = env.server.services;
+    const app = await env.server.services.clients.create(CLI_ACTOR, { orgId: orgA, name: 'grant app', redirectUris: ['https://g.example.test/cb'] });
+    await ds.getRepository(OAuthConsentEntity).insert({ grantId: 'grant-of-the-owner', userId: owner.id, clientId: app.client.client_id, orgId: orgA, scope: 'openid', revokedAt: null });
+    const b = await signIn(member.email);
+    const page = await (await b.get(url(`/dashboard/orgs/${orgA}/authorized-apps`))).text();
+    expect(page).not.toContain('grant app');
+    expect(page).toContain('You have not authorized any app');
+    const csrf = parseForms(page).find((f) => f.fields.csrf)!.fields.csrf;
+    const res = await b.postForm(url(`/dashboard/orgs/${orgA}/authorized-apps/grant-of-the-owner/revoke`), { csrf });
+    expect(res.status).toBe(404);
+    expect((await ds.getRepository(OAuthConsentEntity).findOneBy({ grantId: 'grant-of-the-owner' }))?.revokedAt).toBeNull();
   });
 });
 
