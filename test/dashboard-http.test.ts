@@ -189,6 +189,58 @@ describe('CSRF, escaping and boundaries', () => {
   });
 });
 
+describe('OAuth apps', () => {
+  it('registers a single-page app (PKCE, no secret) and a private_key_jwt service; errors sit next to their field', async () => {
+    const b = await signIn(owner.email);
+    const csrf = await csrfOf(b, `/dashboard/orgs/${orgA}/oauth-apps/new`);
+    const spa = await b.postForm(url(`/dashboard/orgs/${orgA}/oauth-apps/new`), { csrf, name: 'SPA', kind: 'public', redirect_uris: 'https://spa.example.test/cb' });
+    const spaHtml = await spa.text();
+    expect(spa.status).toBe(201);
+    const spaId = /id="client-id"[^>]*>([^<]+)</.exec(spaHtml)![1];
+    expect((await env.server.services.clients.get(spaId))?.metadata.token_endpoint_auth_method).toBe('none');
+
+    const { generateKeyPair, exportJWK } = await import('jose');
+    const jwk = await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey);
+    const body = new URLSearchParams({ csrf, name: 'Nightly sync', kind: 'service', service_auth: 'private_key_jwt', jwks: JSON.stringify({ keys: [{ ...jwk, alg: 'ES256', use: 'sig', kid: 'k1' }] }) });
+    body.append('scopes', 'workflows:read');
+    body.append('scopes', 'runs:read');
+    const svc = await b.fetch(url(`/dashboard/orgs/${orgA}/oauth-apps/new`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
+    const html = await svc.text();
+    expect(svc.status, /class="error"[^>]*>([^<]*)</.exec(html)?.[1]).toBe(201);
+    expect(html).not.toContain('id="secret-value"');
+    const svcId = /id="client-id"[^>]*>([^<]+)</.exec(html)![1];
+    const row = (await env.server.services.clients.get(svcId))!;
+    expect(row.metadata.token_endpoint_auth_method).toBe('private_key_jwt');
+    expect(row.metadata.grant_types).toContain('client_credentials');
+    expect(row.metadata.scope).toBe('workflows:read runs:read');
+
+    const bad = await b.postForm(url(`/dashboard/orgs/${orgA}/oauth-apps/new`), { csrf, name: 'No redirect', kind: 'web', redirect_uris: '' });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/<p class="error" id="ru-error">authorization_code needs at least one redirect URI<\/p>/);
+    const badJwks = await b.postForm(url(`/dashboard/orgs/${orgA}/oauth-apps/new`), { csrf, name: 'Bad', kind: 'service', service_auth: 'private_key_jwt', jwks: '{nope' });
+    expect(badJwks.status).toBe(400);
+    expect(await badJwks.text()).toContain('id="jwks-error"');
+  });
+
+  it('deleting an app in the dashboard stops its client credentials at once', async () => {
+    const b = await signIn(owner.email);
+    const csrf = await csrfOf(b, `/dashboard/orgs/${orgA}/oauth-apps/new`);
+    const res = await b.postForm(url(`/dashboard/orgs/${orgA}/oauth-apps/new`), { csrf, name: 'Short-lived service', kind: 'service', service_auth: 'client_secret_basic', scopes: 'workflows:read' });
+    const html = await res.text();
+    const id = /id="client-id"[^>]*>([^<]+)</.exec(html)![1];
+    const secret = /id="secret-value"[^>]*>([^<]+)</.exec(html)![1];
+    const token = () =>
+      fetch(url('/token'), {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials&scope=workflows:read',
+      });
+    expect((await token()).status).toBe(200);
+    expect((await b.postForm(url(`/dashboard/orgs/${orgA}/oauth-apps/${id}/delete`), { csrf })).status).toBe(302);
+    expect((await token()).status).toBe(401);
+  });
+});
+
 describe('authorized apps', () => {
   it('a user cannot revoke another user’s grant by posting its id', async () => {
     const { ds } = env.server.services;

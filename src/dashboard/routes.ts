@@ -446,7 +446,7 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
       input = {
         ...base,
         redirectUris: [],
-        grantTypes: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+        grantTypes: ['client_credentials'],
         authMethod: values.service_auth === 'private_key_jwt' ? 'private_key_jwt' : 'client_secret_basic',
         ...(jwks && { jwks }),
         ...(values.service_auth === 'private_key_jwt' && values.jwks_uri && { jwksUri: values.jwks_uri }),

@@ -29,6 +29,7 @@ export class SessionStore {
   constructor(
     private readonly kv: KeyValueStore,
     readonly timeouts: SessionTimeouts = DEFAULT_TIMEOUTS,
+    private readonly now: () => number = Date.now,
   ) {}
 
   private key(id: string): string {
@@ -37,7 +38,7 @@ export class SessionStore {
 
   async create(userId: string): Promise<{ id: string; session: DashboardSession }> {
     const id = randomBytes(32).toString('base64url');
-    const now = Date.now();
+    const now = this.now();
     const session = { userId, createdAt: now, lastSeenAt: now };
     await this.kv.set(this.key(id), JSON.stringify(session), this.timeouts.idleSeconds);
     return { id, session };
@@ -49,7 +50,7 @@ export class SessionStore {
     const raw = await this.kv.get(this.key(id));
     if (!raw) return null;
     const s = JSON.parse(raw) as DashboardSession;
-    const now = Date.now();
+    const now = this.now();
     const absoluteEnd = s.createdAt + this.timeouts.absoluteSeconds * 1000;
     if (now >= absoluteEnd || now >= s.lastSeenAt + this.timeouts.idleSeconds * 1000) {
       await this.kv.del(this.key(id));
