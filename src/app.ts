@@ -13,13 +13,11 @@ import { interactionRoutes } from './oauth/interactions/routes.js';
 import { auditRoutes } from './audit/routes.js';
 import { webhookRoutes } from './webhooks/routes.js';
 import { leakedKeyRoutes } from './webhooks/leaked-keys-routes.js';
-import { apiKeyRoutes } from './apikeys/routes.js';
-import { authRoutes } from './auth/routes.js';
-import { dashboardRoutes, sessionResolver } from './dashboard/routes.js';
 import { buildIntrospection } from './introspection/index.js';
 import { limitTokenRequest, loginGuard, managementHeaders, rateLimitDecorator } from './ratelimit/index.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { authRoutes } from './auth/routes.js';
+import { dashboardRoutes, sessionResolver } from './dashboard/routes.js';
 
 const staticDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'static');
 const css = readFileSync(path.join(staticDir, 'app.css'));
