@@ -1,0 +1,104 @@
+// Flowgate as the benchmark runs it: one process, on PostgreSQL and Redis, seeded with one
+// credential of each kind. Prints what the load generator needs as one JSON line on stdout.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/http/logger.js';
+import { startServer } from '../src/server.js';
+import { CLI_ACTOR } from '../src/audit/service.js';
+import { JWT_BEARER } from '../src/oauth/grants/jwt-bearer.js';
+import { createTestDatabase } from '../test/support/server.js';
+
+const port = await new Promise<number>((resolve) => {
+  const srv = net.createServer().listen(0, '127.0.0.1', () => {
+    const a = srv.address();
+    srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+  });
+});
+const db = await createTestDatabase();
+const keysDir = mkdtempSync(path.join(os.tmpdir(), 'flowgate-bench-keys-'));
+const config = loadConfig({
+  NODE_ENV: 'production',
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  ISSUER: `http://127.0.0.1:${port}`,
+  DATABASE_URL: db.url,
+  REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  REDIS_PREFIX: `fgbench:${randomBytes(4).toString('hex')}:`,
+  LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+  COOKIE_SECRETS: randomBytes(32).toString('base64url'),
+  API_KEY_PEPPER: randomBytes(32).toString('base64url'),
+  KEYS_DIR: keysDir,
+  SEED_DEV_DATA: 'false',
+  // The token endpoint is limited per client (300/min by default); the benchmark measures issuance,
+  // so the limit is raised out of the way while the check itself (one Redis round trip) still runs.
+  RATE_LIMITS: JSON.stringify({ token: { limit: 1_000_000_000, window: '1m' } }),
+});
+const server = await startServer(config, createLogger(config.logLevel));
+const s = server.services;
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const url = server.url;
+
+const org = await s.accounts.createOrganization(CLI_ACTOR, { name: 'Bench', plan: 'enterprise' });
+const rs = await s.clients.create(CLI_ACTOR, { orgId: org.id, name: 'rs', grantTypes: ['client_credentials'], introspect: true });
+const app = await s.clients.create(CLI_ACTOR, { orgId: org.id, name: 'app', grantTypes: ['client_credentials'], scope: 'workflows:read runs:read' });
+const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+const publicJwk = { ...(await exportJWK(publicKey)), alg: 'ES256', use: 'sig', kid: 'bench' };
+const svc = await s.clients.create(CLI_ACTOR, {
+  orgId: org.id,
+  name: 'svc',
+  grantTypes: ['client_credentials', JWT_BEARER],
+  authMethod: 'private_key_jwt',
+  jwks: { keys: [publicJwk] },
+  scope: 'workflows:read workflows:execute',
+});
+const { key: apiKey } = await s.apiKeys.create({ actor: CLI_ACTOR }, org.id, { name: 'bench', preset: 'read_only' } as any);
+
+const token = async (extra: Record<string, string>) => {
+  const res = await fetch(`${url}/token`, {
+    method: 'POST',
+    headers: { authorization: basic(app.client.client_id, app.clientSecret!), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'workflows:read', ...extra }).toString(),
+  });
+  const body = (await res.json()) as { access_token?: string };
+  if (!body.access_token) throw new Error(`token request failed: ${JSON.stringify(body)}`);
+  return body.access_token;
+};
+const opaqueToken = await token({});
+const jwtToken = await token({ resource: config.apiAudience });
+const serviceJwt = await new SignJWT({ scope: 'workflows:read' })
+  .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+  .setIssuer(svc.client.client_id)
+  .setSubject(svc.client.client_id)
+  .setAudience(config.apiAudience)
+  .setIssuedAt()
+  .setJti(randomBytes(8).toString('hex'))
+  .setExpirationTime('50m')
+  .sign(privateKey);
+
+process.stdout.write(
+  `${JSON.stringify({
+    url,
+    issuer: config.issuer,
+    rsAuth: basic(rs.client.client_id, rs.clientSecret!),
+    appAuth: basic(app.client.client_id, app.clientSecret!),
+    svcClientId: svc.client.client_id,
+    svcPrivateJwk: await exportJWK(privateKey),
+    opaqueToken,
+    jwtToken,
+    apiKey,
+    serviceJwt,
+  })}\n`,
+);
+
+const stop = async () => {
+  await server.close();
+  await db.drop();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
