@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, decodeProtectedHeader, generateKeyPair, type CryptoKey } from 'jose';
 import { startTestServer, type TestEnv } from './support/server.js';
-import { basicAuth, createClient, createOrg, tokenRequest, type TestClient } from './support/oauth.js';
+import { authorize, basicAuth, createClient, createOrg, createUser, tokenRequest, type TestClient } from './support/oauth.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
 import { JWT_BEARER } from '../src/oauth/grants/jwt-bearer.js';
 import { API_KEY_TOKEN_TYPE, TOKEN_EXCHANGE } from '../src/oauth/grants/token-exchange.js';
@@ -193,6 +193,24 @@ describe('OAuth access tokens', () => {
     expect(rev.status).toBe(200);
     await new Promise((r) => setTimeout(r, 200));
     expect((await introspect(t.body.access_token, undefined, other.url)).body).toEqual({ active: false });
+  });
+
+  it('a revoked grant takes its JWT access tokens with it (refresh-token reuse, RFC 6749 §10.4)', async () => {
+    const web = await createClient(env, { orgId, grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid offline_access workflows:read' });
+    const user = await createUser(env, { orgIds: [orgId] });
+    const r = await authorize(env, { client: web, user, scope: 'openid offline_access workflows:read', resource: env.config.apiAudience, params: { prompt: 'consent' } });
+    const at = r.tokens!.access_token;
+    const rt = r.tokens!.refresh_token!;
+    expect((await introspect(at)).body).toMatchObject({ active: true, org_id: orgId, sub: user.id });
+    const auth = { authorization: basicAuth(web.clientId, web.clientSecret!) };
+    const rotated = await tokenRequest(env, { grant_type: 'refresh_token', refresh_token: rt, resource: env.config.apiAudience }, auth);
+    expect(rotated.status).toBe(200);
+    // Presenting the rotated-away refresh token again revokes the whole grant.
+    const reuse = await tokenRequest(env, { grant_type: 'refresh_token', refresh_token: rt, resource: env.config.apiAudience }, auth);
+    expect(reuse.body.error).toBe('invalid_grant');
+    await new Promise((res) => setTimeout(res, 100));
+    expect((await introspect(at)).body).toEqual({ active: false });
+    expect((await introspect(rotated.body.access_token)).body).toEqual({ active: false });
   });
 
   it('a JWT signed by a key Flowgate does not hold, or a tampered one, is inactive', async () => {

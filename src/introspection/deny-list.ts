@@ -7,3 +7,10 @@ export async function denyJti(kv: KeyValueStore, jti: string, exp: number): Prom
   const ttl = exp - Math.floor(Date.now() / 1000);
   if (ttl > 0) await kv.set(jtiDenyKey(jti), '1', ttl + 5);
 }
+
+/** Revoked grants, by the tag JWT access tokens carry (`gid`), kept as long as such a token may live. */
+export const grantDenyKey = (tag: string) => `revoked:grant:${tag}`;
+
+export async function denyGrant(kv: KeyValueStore, tag: string, ttlSeconds: number): Promise<void> {
+  await kv.set(grantDenyKey(tag), '1', ttlSeconds);
+}

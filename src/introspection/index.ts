@@ -13,7 +13,8 @@ import { apiKeyResolver } from './resolvers/api-key.js';
 import { jwtAccessTokenResolver } from './resolvers/jwt-access-token.js';
 import { opaqueResolver } from './resolvers/opaque.js';
 import { serviceJwtResolver } from './resolvers/service-jwt.js';
-import { jtiDenyKey } from './deny-list.js';
+import { denyGrant, grantDenyKey, jtiDenyKey } from './deny-list.js';
+import { grantTag } from '../oauth/grant-tag.js';
 
 export const INTROSPECTION_PATH = '/token/introspection';
 export const REVOCATION_PATH = '/token/revocation';
@@ -63,9 +64,17 @@ export function buildIntrospection(
     cache.flush();
     void kv.publish(CREDENTIALS_REVOKED, 'oidc').catch(() => {});
   };
-  for (const event of ['access_token.destroyed', 'client_credentials.destroyed', 'refresh_token.destroyed', 'grant.revoked', 'grant.destroyed'] as const) {
-    (provider as unknown as NodeJS.EventEmitter).on(event, flush);
-  }
+  const events = provider as unknown as NodeJS.EventEmitter;
+  for (const event of ['access_token.destroyed', 'client_credentials.destroyed', 'refresh_token.destroyed'] as const) events.on(event, flush);
+  // A revoked grant takes its JWT access tokens with it (they carry the grant's tag as `gid`).
+  const grantGone = (grantId: string | undefined) => {
+    if (!grantId) return;
+    void denyGrant(kv, grantTag(grantId), config.tokens.accessTokenTtl + 60)
+      .catch((err) => s.logger.error({ err }, 'could not deny a revoked grant'))
+      .finally(flush);
+  };
+  events.on('grant.revoked', (_ctx: unknown, grantId: string) => grantGone(grantId));
+  events.on('grant.destroyed', (grant: { jti?: string }) => grantGone(grant?.jti));
 
   const exchange = {
     issuer: config.issuer,
@@ -89,7 +98,10 @@ export function buildIntrospection(
   };
 
   // Flowgate's own management API accepts JWT access tokens too: it consults the same deny list.
-  s.auth.jwtRevoked = async (payload) => !!payload.jti && (await kv.get(jtiDenyKey(payload.jti))) !== null;
+  s.auth.jwtRevoked = async (payload) => {
+    const keys = [jtiDenyKey(String(payload.jti)), ...(typeof payload.gid === 'string' ? [grantDenyKey(payload.gid)] : [])];
+    return (await kv.mGet(keys)).some((v) => v !== null);
+  };
 
   return {
     introspector,

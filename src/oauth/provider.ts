@@ -12,6 +12,8 @@ import { secretMatches } from './secrets.js';
 import { OIDC_SCOPES, RESOURCE_SCOPES } from './scopes.js';
 import type { Renderer } from '../http/render.js';
 import { registerJwtBearerGrant } from './grants/jwt-bearer.js';
+import { CLIENT_AUTH_SIGNING_ALGS } from './client-auth-algs.js';
+import { grantTag } from './grant-tag.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -26,7 +28,7 @@ export interface ProviderDeps {
 export type { Provider, KoaContextWithOIDC };
 export { oidcErrors };
 
-export const CLIENT_AUTH_SIGNING_ALGS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'];
+export { CLIENT_AUTH_SIGNING_ALGS };
 
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, ds, kv, accounts, keys, logger } = deps;
@@ -102,7 +104,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     features: {
       devInteractions: { enabled: false },
-      revocation: { enabled: true },
+      revocation: {
+        enabled: true,
+        // RFC 7009 §2.1: only the client a token was issued to may revoke it.
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId !== client.clientId) throw new oidcErrors.InvalidRequest('client is not authorized to revoke the presented token');
+          return true;
+        },
+      },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
       rpInitiatedLogout: {
@@ -144,8 +153,11 @@ export function createProvider(deps: ProviderDeps): Provider {
         const orgId = ctx.oidc.client?.metadata().org_id;
         return orgId ? { org_id: orgId } : undefined;
       }
-      const orgId = await orgForGrant((token as { grantId?: string }).grantId);
-      return orgId ? { org_id: orgId } : undefined;
+      const grantId = (token as { grantId?: string }).grantId;
+      const orgId = await orgForGrant(grantId);
+      // `gid` ties a JWT access token to its grant without revealing the grant id, so that revoking
+      // the grant (consent revoked, refresh token reused) can put it on the deny list.
+      return { ...(orgId && { org_id: orgId }), ...(grantId && { gid: grantTag(grantId) }) };
     },
     rotateRefreshToken: true,
     ttl: {

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { KeyValueStore } from '../../storage/kv.js';
 import type { ActiveAnswer } from '../types.js';
-import { jtiDenyKey } from '../deny-list.js';
+import { grantDenyKey, jtiDenyKey } from '../deny-list.js';
 
 /**
  * JWT access tokens (RFC 9068) that Flowgate signed. oidc-provider will not introspect them, so they
@@ -17,8 +17,9 @@ export function jwtAccessTokenResolver(publicJwks: { keys: object[] }, kv: KeyVa
     } catch {
       return null;
     }
-    const [denied] = await kv.mGet([jtiDenyKey(payload.jti!)]);
-    if (denied) return null;
+    const gid = typeof payload.gid === 'string' ? payload.gid : undefined;
+    const denied = await kv.mGet(gid ? [jtiDenyKey(payload.jti!), grantDenyKey(gid)] : [jtiDenyKey(payload.jti!)]);
+    if (denied.some((d) => d !== null)) return null;
     return {
       active: true,
       scope: typeof payload.scope === 'string' ? payload.scope : '',
