@@ -62,7 +62,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
   const audit = new AuditLog(ds);
   const accounts = new AccountsService(ds, config, audit);
   const render = createRenderer();
-  const provider = createProvider({ config, ds, kv, accounts, keys: readKeys(config.keysDir), logger, render });
+  const provider = createProvider({ config, ds, kv, accounts, keys: readKeys(config.keysDir), logger, render, audit });
   const clients = new ClientsService(ds, accounts, audit, async (metadata) => {
     await provider.Client.validate(metadata as any);
   }, kv);

@@ -1,41 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { startTestServer, type TestEnv } from './support/server.js';
-import { runCli } from '../src/cli/main.js';
+import { runCliJson } from './support/cli.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
 
 let env: TestEnv;
 let orgId: string;
 const issued: string[] = [];
 
-/** Runs the real CLI in-process against the test server's stores; returns the one JSON object it printed. */
-async function cli(...args: string[]): Promise<{ code: number; out: any }> {
-  const saved = { ...process.env };
-  Object.assign(process.env, {
-    NODE_ENV: 'test',
-    DATABASE_URL: env.config.databaseUrl,
-    REDIS_URL: env.config.redisUrl,
-    REDIS_PREFIX: env.config.redisPrefix,
-    API_KEY_PEPPER: env.config.apiKeys.pepper,
-    API_KEY_PREFIX: env.config.apiKeys.prefix,
-    COOKIE_SECRETS: env.config.cookieSecrets.join(','),
-    KEYS_DIR: env.config.keysDir,
-    DATA_DIR: env.config.dataDir,
-    ISSUER: env.config.issuer,
-    SEED_DEV_DATA: 'false',
-  });
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((c: string | Uint8Array) => (chunks.push(String(c)), true)) as typeof process.stdout.write;
-  try {
-    const code = await runCli([...args, '--json']);
-    const text = chunks.join('').trim();
-    return { code, out: text ? JSON.parse(text) : undefined };
-  } finally {
-    process.stdout.write = write;
-    process.env = saved;
-  }
-}
+const cli = (...args: string[]) => runCliJson(env, ...args);
 
 beforeAll(async () => {
   env = await startTestServer();

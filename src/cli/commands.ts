@@ -105,8 +105,8 @@ export const COMMANDS: Record<string, Command> = {
   },
 };
 
-/** Key commands work on the keys directory alone: no database needed. */
-export const KEY_COMMANDS: Record<string, (keysDir: string, maxTokenLifetime: number, c: CommandContext) => Promise<void>> = {
+/** Key commands work on the keys directory alone; a rotation returns what the audit log should say. */
+export const KEY_COMMANDS: Record<string, (keysDir: string, maxTokenLifetime: number, c: CommandContext) => Promise<void | Record<string, unknown>>> = {
   'keys generate': async (dir, _max, { json }) => {
     const created = await ensureKeys(dir);
     const keys = readKeys(dir).map(publicView);
@@ -117,6 +117,7 @@ export const KEY_COMMANDS: Record<string, (keysDir: string, maxTokenLifetime: nu
     const { added, removed } = await rotateKeys(dir, max);
     const keys = readKeys(dir).map(publicView);
     print(json, { added: added.map((k) => k.kid), removed, keys }, `new active keys: ${added.map((k) => `${k.kid} (${k.alg})`).join(', ')}; restart instances to pick them up`);
+    return { added: added.map((k) => ({ kid: k.kid, alg: k.alg })), removed };
   },
   'keys list': async (dir, _max, { json }) => {
     const keys = readKeys(dir).map(publicView);

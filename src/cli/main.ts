@@ -4,6 +4,8 @@ import { createLogger } from '../http/logger.js';
 import { buildServices } from '../services.js';
 import { AppError } from '../http/errors.js';
 import { openDatabase } from '../storage/datasource.js';
+import { AuditLog, CLI_ACTOR } from '../audit/service.js';
+import type { Config } from '../config/schema.js';
 import { entities, migrations } from '../entities.js';
 import { COMMANDS, KEY_COMMANDS, OPTIONS, UsageError } from './commands.js';
 import { API_KEY_USAGE } from './api-keys.js';
@@ -18,6 +20,24 @@ const USAGE = `usage: flowgate <command> [options] [--json]
   clients list --org ID
   keys generate | keys rotate | keys list
 ${API_KEY_USAGE}`;
+
+/**
+ * Key files need no database, but a rotation is an event every organization may subscribe to
+ * (signing_key.rotated). Best effort: the keys are already rotated if the database is unreachable
+ * (e.g. the embedded database is held by a running server).
+ */
+async function recordRotation(config: Config, details: Record<string, unknown>): Promise<void> {
+  try {
+    const ds = await openDatabase(config, { entities, migrations });
+    try {
+      await new AuditLog(ds).record(CLI_ACTOR, { orgId: null, action: 'signing_key.rotated', targetType: 'signing_key', details });
+    } finally {
+      await ds.destroy();
+    }
+  } catch (err) {
+    process.stderr.write(`warning: keys rotated, but the signing_key.rotated event could not be recorded: ${(err as Error).message}\n`);
+  }
+}
 
 export async function runCli(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
@@ -38,7 +58,8 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     const maxTokenLifetime = Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl, config.tokens.clientCredentialsTtl);
     if (KEY_COMMANDS[name]) {
-      await KEY_COMMANDS[name](config.keysDir, maxTokenLifetime, { values, json });
+      const rotated = await KEY_COMMANDS[name](config.keysDir, maxTokenLifetime, { values, json });
+      if (rotated) await recordRotation(config, rotated);
       return 0;
     }
     const command = COMMANDS[name];

@@ -11,6 +11,7 @@ import { providerJwks, type StoredKey } from './signing-keys.js';
 import { secretMatches } from './secrets.js';
 import { OIDC_SCOPES, RESOURCE_SCOPES } from './scopes.js';
 import type { Renderer } from '../http/render.js';
+import type { AuditLog } from '../audit/service.js';
 import { registerJwtBearerGrant } from './grants/jwt-bearer.js';
 import { CLIENT_AUTH_SIGNING_ALGS } from './client-auth-algs.js';
 import { grantTag } from './grant-tag.js';
@@ -23,6 +24,8 @@ export interface ProviderDeps {
   keys: StoredKey[];
   logger: Logger;
   render: Renderer;
+  /** Records security events (refresh-token reuse). */
+  audit?: AuditLog;
 }
 
 export type { Provider, KoaContextWithOIDC };
@@ -201,8 +204,25 @@ export function createProvider(deps: ProviderDeps): Provider {
   registerJwtBearerGrant(provider);
 
   provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server_error'));
-  provider.on('grant.revoked', (_ctx, grantId) => {
-    void consents().update({ grantId }, { revokedAt: new Date() });
+  provider.on('grant.revoked', (ctx, grantId) => {
+    void (async () => {
+      const consent = await consents().findOneBy({ grantId });
+      await consents().update({ grantId }, { revokedAt: new Date() });
+      // oidc-provider revokes the whole grant when a rotated-away refresh token comes back
+      // (RFC 6749 §10.4, OAuth 2.1 §4.3.1): someone holds a stolen token. Tell the organization.
+      if (deps.audit && ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token') {
+        await deps.audit.record(
+          { type: 'client', id: ctx.oidc.client?.clientId ?? null, ip: ctx.ip },
+          {
+            orgId: consent?.orgId ?? null,
+            action: 'security.refresh_token_reused',
+            targetType: 'grant',
+            targetId: grantId,
+            details: { client_id: ctx.oidc.client?.clientId, user_id: consent?.userId ?? null },
+          },
+        );
+      }
+    })().catch((err) => logger.error({ err }, 'could not record a grant revocation'));
   });
   return provider;
 }
