@@ -15,6 +15,7 @@ import { webhookRoutes } from './webhooks/routes.js';
 import { leakedKeyRoutes } from './webhooks/leaked-keys-routes.js';
 import { buildIntrospection } from './introspection/index.js';
 import { limitTokenRequest, loginGuard, managementHeaders, rateLimitDecorator } from './ratelimit/index.js';
+import { rateLimitCheckEndpoint } from './ratelimit/check-endpoint.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { authRoutes } from './auth/routes.js';
 import { dashboardRoutes, sessionResolver } from './dashboard/routes.js';
@@ -34,7 +35,9 @@ export function buildApp(s: Services): Koa {
   app.use(requestLog(s));
   // The hot path and the token endpoint's neighbours come first: plain middleware, no router.
   const limitToken = (ctx: Context, params: URLSearchParams) => limitTokenRequest(ctx, s.rateLimits, params);
-  for (const mw of buildIntrospection(s, s.apiKeyVerifier, rateLimitDecorator(s.rateLimits), limitToken).middleware) app.use(mw);
+  const introspection = buildIntrospection(s, s.apiKeyVerifier, rateLimitDecorator(s.rateLimits), limitToken);
+  for (const mw of introspection.middleware) app.use(mw);
+  app.use(rateLimitCheckEndpoint('/ratelimit/check', introspection.callerAuth, s.rateLimits));
   app.use(securityHeaders);
 
   const router = new Router();

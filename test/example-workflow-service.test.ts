@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
+import { Webhook } from 'standardwebhooks';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { authorize, basicAuth, createClient, createOrg, createUser, tokenRequest, type TestClient } from './support/oauth.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
@@ -228,5 +229,46 @@ describe('server-to-server', () => {
     expect((await call('GET', `/api/v1/workflows/${wfB}`, bearer(at))).status).toBe(403);
     const tampered = at.slice(0, -4) + (at.endsWith('AAAA') ? 'BBBB' : 'AAAA');
     expect((await call('GET', `/api/v1/workflows/${wfA}`, bearer(tampered))).status).toBe(401);
+  });
+});
+
+describe('inbound webhooks (seed 002 webhook category)', () => {
+  it('a signed webhook triggers the workflow; a forged or replayed one is refused', async () => {
+    const created = await call('POST', '/api/v1/workflows', { 'x-api-key': adminKeyA }, { name: 'Hooked' });
+    const { id, webhook_secret } = created.body.data;
+    expect(webhook_secret).toMatch(/^whsec_/);
+    expect((await call('GET', `/api/v1/workflows/${id}`, { 'x-api-key': adminKeyA })).body.data.webhook_secret).toBeUndefined();
+    const body = JSON.stringify({ type: 'invoice.paid', timestamp: new Date().toISOString(), data: { invoice: 42 } });
+    const msgId = `msg_${randomBytes(6).toString('hex')}`;
+    const headers = (wh: Webhook) => {
+      const ts = new Date();
+      return { 'webhook-id': msgId, 'webhook-timestamp': String(Math.floor(ts.getTime() / 1000)), 'webhook-signature': wh.sign(msgId, ts, body), 'content-type': 'application/json' };
+    };
+    const post = (h: Record<string, string>) => fetch(new URL(`/api/v1/hooks/${id}`, svcUrl), { method: 'POST', headers: h, body });
+    const ok = await post(headers(new Webhook(webhook_secret)));
+    expect(ok.status).toBe(202);
+    expect(ok.headers.get('x-ratelimit-limit')).toBeTruthy();
+    expect((await post(headers(new Webhook(webhook_secret)))).status).toBe(409); // replayed webhook-id
+    const forged = await post({ ...headers(new Webhook(`whsec_${randomBytes(24).toString('base64')}`)), 'webhook-id': `msg_${randomBytes(6).toString('hex')}` });
+    expect(forged.status).toBe(401);
+  });
+
+  it('is limited per client IP through Flowgate, shared by every replica of the service', async () => {
+    const rs = await createClient(env, { orgId: orgA, grantTypes: ['client_credentials'], redirectUris: [], introspect: true });
+    const check = (key: string) =>
+      fetch(new URL('/ratelimit/check', env.url), {
+        method: 'POST',
+        headers: { authorization: basicAuth(rs.clientId, rs.clientSecret!), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ category: 'webhook', key }).toString(),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+    const first = await check('203.0.113.7');
+    expect(first.status).toBe(200);
+    // Org A is on the enterprise plan: its webhook limit, from config/default.json.
+    expect(first.body.ratelimit).toMatchObject({ policy: 'webhook', limit: (env.config.plans.enterprise as any).rateLimits.webhook.limit, window: 60 });
+    const second = await check('203.0.113.7');
+    expect(second.body.ratelimit.remaining).toBe(first.body.ratelimit.remaining - 1);
+    expect((await check('198.51.100.1')).body.ratelimit.remaining).toBe(first.body.ratelimit.remaining);
+    const anon = await fetch(new URL('/ratelimit/check', env.url), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'category=webhook&key=x' });
+    expect(anon.status).toBe(401);
   });
 });

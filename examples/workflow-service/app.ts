@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import Koa, { type Context } from 'koa';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
@@ -10,6 +10,9 @@ import {
   sdkErrors,
   SdkError,
   sendSdkError,
+  ipRateLimit,
+  webhookReceiver,
+  MemoryReplayStore,
   type FlowgateAuthOptions,
   type FlowgateIdentity,
 } from '../../src/sdk/index.js';
@@ -23,6 +26,8 @@ interface Workflow {
   orgId: string;
   name: string;
   definition: unknown;
+  /** Signs inbound webhooks that trigger this workflow (Standard Webhooks); shown once, at creation. */
+  webhookSecret: string;
   createdAt: string;
 }
 interface Run {
@@ -49,6 +54,7 @@ export function buildWorkflowService(auth: FlowgateAuthOptions) {
   const router = new Router();
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '100kb' });
   const authenticate = flowgateAuth(auth);
+  const view = ({ webhookSecret: _secret, ...wf }: Workflow) => wf;
 
   const who = (ctx: Context) => ctx.state.flowgate as FlowgateIdentity;
   const ok = (ctx: Context, data: unknown, status = 200) => {
@@ -102,25 +108,32 @@ export function buildWorkflowService(auth: FlowgateAuthOptions) {
   // Seed 002: the Workflows API.
   router.get('/api/v1/workflows', requireScope('workflows:read'), (ctx) => {
     const id = who(ctx);
-    ok(ctx, [...workflows.values()].filter((w) => w.orgId === id.orgId && (!id.workflowId || w.id === id.workflowId)));
+    ok(ctx, [...workflows.values()].filter((w) => w.orgId === id.orgId && (!id.workflowId || w.id === id.workflowId)).map(view));
   });
   router.post('/api/v1/workflows', requireScope('workflows:write'), json, (ctx) => {
     const id = who(ctx);
     if (id.workflowId) throw sdkErrors.wrongWorkflow('API key');
     const body = (ctx.request.body ?? {}) as { name?: unknown; definition?: unknown };
     if (typeof body.name !== 'string' || !body.name.trim()) throw new SdkError(400, 'VALIDATION_ERROR', 'name is required');
-    const wf: Workflow = { id: `wf_${randomUUID().slice(0, 8)}`, orgId: id.orgId!, name: body.name.trim(), definition: body.definition ?? null, createdAt: new Date().toISOString() };
+    const wf: Workflow = {
+      id: `wf_${randomUUID().slice(0, 8)}`,
+      orgId: id.orgId!,
+      name: body.name.trim(),
+      definition: body.definition ?? null,
+      webhookSecret: `whsec_${randomBytes(24).toString('base64')}`,
+      createdAt: new Date().toISOString(),
+    };
     workflows.set(wf.id, wf);
-    ok(ctx, wf, 201);
+    ok(ctx, { ...view(wf), webhook_secret: wf.webhookSecret }, 201);
   });
-  router.get('/api/v1/workflows/:id', requireScope('workflows:read'), requireWorkflowAccess(workflowParam), (ctx) => ok(ctx, loadWorkflow(ctx)));
+  router.get('/api/v1/workflows/:id', requireScope('workflows:read'), requireWorkflowAccess(workflowParam), (ctx) => ok(ctx, view(loadWorkflow(ctx))));
   router.put('/api/v1/workflows/:id', requireScope('workflows:write'), requireWorkflowAccess(workflowParam), json, (ctx) => {
     const wf = loadWorkflow(ctx);
     const body = (ctx.request.body ?? {}) as { name?: unknown; definition?: unknown };
     if (body.name !== undefined && (typeof body.name !== 'string' || !body.name.trim())) throw new SdkError(400, 'VALIDATION_ERROR', 'name must be a non-empty string');
     if (typeof body.name === 'string') wf.name = body.name.trim();
     if (body.definition !== undefined) wf.definition = body.definition;
-    ok(ctx, wf);
+    ok(ctx, view(wf));
   });
   router.post('/api/v1/workflows/:id/run', requireScope('workflows:execute'), requireWorkflowAccess(workflowParam), json, (ctx) => {
     const wf = loadWorkflow(ctx);
@@ -170,6 +183,35 @@ export function buildWorkflowService(auth: FlowgateAuthOptions) {
       throw err;
     }
   });
+  // Inbound webhooks carry no Flowgate credential: they are verified by their signature and limited
+  // per client IP (seed 002's webhook category, decided by Flowgate so the limit holds across replicas).
+  const hooks = new Router();
+  const replays = new MemoryReplayStore();
+  hooks.post(
+    '/api/v1/hooks/:workflow_id',
+    ipRateLimit({ issuer: auth.issuer, clientId: auth.clientId, clientSecret: auth.clientSecret, category: 'webhook', fetch: auth.fetch }),
+    async (ctx, next) => {
+      const wf = workflows.get(ctx.params.workflow_id);
+      if (!wf) throw notFound('Workflow');
+      await webhookReceiver({ secret: wf.webhookSecret, replayStore: replays })(ctx, next);
+    },
+    (ctx) => {
+      const wf = workflows.get(ctx.params.workflow_id)!;
+      const event = ctx.state.webhook!;
+      const run: Run = {
+        id: `run_${randomUUID()}`,
+        orgId: wf.orgId,
+        workflowId: wf.id,
+        status: 'completed',
+        input: { type: event.type, data: event.data },
+        output: { message: `Workflow "${wf.name}" ran`, triggered_by: `webhook ${event.id}` },
+        createdAt: new Date().toISOString(),
+      };
+      runs.set(run.id, run);
+      ok(ctx, { workflow_instance_id: run.id, status: run.status }, 202);
+    },
+  );
+  app.use(hooks.routes());
   app.use(authenticate);
   app.use(router.routes()).use(router.allowedMethods());
   return { app, authenticate, routes: router, data: { workflows, runs, connections } };

@@ -24,7 +24,7 @@ const rs = await flowgate.services.clients.create(SYSTEM_ACTOR, {
   introspect: true,
 });
 const port = Number(process.env.EXAMPLE_PORT ?? 4000);
-const { app } = buildWorkflowService({ issuer: config.issuer, clientId: rs.client.client_id, clientSecret: rs.clientSecret! });
+const { app } = buildWorkflowService({ issuer: config.issuer, clientId: rs.client.client_id, clientSecret: rs.clientSecret!, rateLimit: true });
 http.createServer(app.callback()).listen(port, '127.0.0.1', () => {
   process.stdout.write(
     [

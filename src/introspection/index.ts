@@ -8,6 +8,7 @@ import { ClientDirectory } from './client-directory.js';
 import { ClientKeys } from './client-keys.js';
 import { Introspector } from './introspector.js';
 import { introspectionEndpoint, type AnswerDecorator } from './route.js';
+import type { CallerAuthDeps } from './client-auth.js';
 import { jwtRevocationEndpoint } from './jwt-revocation.js';
 import { apiKeyResolver } from './resolvers/api-key.js';
 import { jwtAccessTokenResolver } from './resolvers/jwt-access-token.js';
@@ -23,6 +24,8 @@ export const TOKEN_PATH = '/token';
 export interface IntrospectionParts {
   introspector: Introspector;
   clients: ClientDirectory;
+  /** Authenticates resource servers (for neighbouring endpoints that serve them). */
+  callerAuth: CallerAuthDeps;
   /** Middleware to mount before the provider, in order. */
   middleware: Middleware[];
 }
@@ -106,6 +109,7 @@ export function buildIntrospection(
   return {
     introspector,
     clients,
+    callerAuth: auth,
     middleware: [
       introspectionEndpoint(INTROSPECTION_PATH, auth, introspector, decorate),
       jwtRevocationEndpoint(REVOCATION_PATH, auth, jwks, kv, flush),

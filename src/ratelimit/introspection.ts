@@ -1,6 +1,6 @@
 import type { AnswerDecorator } from '../introspection/route.js';
 import { categoryFor } from './categories.js';
-import type { RateLimitService } from './service.js';
+import type { Checked, RateLimitService } from './service.js';
 
 /**
  * Introspection's rate-limit decorator (Unkey's verify pattern: validity and limit state in one
@@ -21,18 +21,20 @@ export function rateLimitDecorator(limits: RateLimitService): AnswerDecorator {
       { ip: params.get('ratelimit_ip') ?? undefined },
     );
     if (!d) return answer;
-    return {
-      ...answer,
-      ratelimit: {
-        policy: d.policy,
-        limit: d.limit,
-        remaining: d.remaining,
-        reset: Math.ceil(d.resetAt / 1000),
-        window: d.window,
-        // Seconds until the quota grows again (RateLimit's t), from the limiter's clock, not the caller's.
-        reset_after: Math.max(0, Math.ceil((d.resetAt - d.now) / 1000)),
-        ...(!d.allowed && { limited: true, retry_after: d.retryAfter }),
-      },
-    };
+    return { ...answer, ratelimit: rateLimitView(d) };
+  };
+}
+
+/** The `ratelimit` object of an answer (introspection and the check endpoint). */
+export function rateLimitView(d: Checked) {
+  return {
+    policy: d.policy,
+    limit: d.limit,
+    remaining: d.remaining,
+    reset: Math.ceil(d.resetAt / 1000),
+    window: d.window,
+    // Seconds until the quota grows again (RateLimit's t), from the limiter's clock, not the caller's.
+    reset_after: Math.max(0, Math.ceil((d.resetAt - d.now) / 1000)),
+    ...(!d.allowed && { limited: true, retry_after: d.retryAfter }),
   };
 }

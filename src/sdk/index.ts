@@ -7,4 +7,6 @@ export type { ActiveCredential, IntrospectionResult, IntrospectionClientOptions 
 export { SdkError, sdkErrors, sendSdkError } from './errors.js';
 export { parseCredential } from '../http/credentials.js';
 export { verifyWebhook, verifyFlowgateSignature, webhookReceiver, MemoryReplayStore } from './webhooks.js';
+export { ipRateLimit } from './ip-rate-limit.js';
+export type { IpRateLimitOptions } from './ip-rate-limit.js';
 export type { VerifiedWebhook, VerifyOptions, ReplayStore, WebhookReceiverOptions } from './webhooks.js';

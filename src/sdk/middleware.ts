@@ -166,7 +166,7 @@ export function flowgateAuth(o: FlowgateAuthOptions): Middleware & { client: Int
   return Object.assign(middleware, { client });
 }
 
-type RateLimitState = NonNullable<ActiveCredential['ratelimit']>;
+export type RateLimitState = NonNullable<ActiveCredential['ratelimit']>;
 
 /** What introspection is told about the request: a category, or method and route for Flowgate to map. */
 function rateLimitParams(ctx: Context, rl: Exclude<FlowgateAuthOptions['rateLimit'], boolean | undefined>): Record<string, string> {
@@ -186,7 +186,7 @@ function rateLimitParams(ctx: Context, rl: Exclude<FlowgateAuthOptions['rateLimi
  * the category. (Flowgate's server sets the same headers from src/ratelimit/headers.ts; the SDK
  * stands alone, so it carries this small copy.)
  */
-function rateLimitHeaders(l: RateLimitState): Record<string, string> {
+export function rateLimitHeaders(l: RateLimitState): Record<string, string> {
   const policy = (l.policy ?? 'default').replace(/[^\w-]/g, '');
   const t = l.reset_after ?? Math.max(0, l.reset - Math.floor(Date.now() / 1000));
   const h: Record<string, string> = {
@@ -205,7 +205,7 @@ function per(window: number | undefined): string {
 }
 
 /** 429 in the seeds' shape: "Rate limit exceeded. Limit: 100 requests per minute." */
-function rateLimited(l: RateLimitState): SdkError {
+export function rateLimited(l: RateLimitState): SdkError {
   const retryAfter = Math.max(1, l.retry_after ?? l.reset_after ?? 1);
   return new SdkError(429, 'RATE_LIMITED', `Rate limit exceeded. Limit: ${l.limit} requests ${per(l.window)}.`, undefined, { 'Retry-After': String(retryAfter) });
 }
