@@ -156,7 +156,7 @@ function requestLog(s: Services) {
       await next();
     } finally {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
-      if (ctx.path !== '/healthz') {
+      if (ctx.path !== '/healthz' && s.logger.isLevelEnabled('info')) {
         s.logger.info(
           { reqId, method: ctx.method, url: safeUrl(ctx.originalUrl), status, ms: Math.round((performance.now() - start) * 10) / 10, ip: ctx.ip },
           'request',

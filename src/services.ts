@@ -9,6 +9,7 @@ import { AuditLog } from './audit/service.js';
 import { AccountsService } from './accounts/service.js';
 import { ClientsService } from './oauth/clients-service.js';
 import { createProvider, type Provider } from './oauth/provider.js';
+import { ClientRows } from './oauth/client-rows.js';
 import { ensureKeys, readKeys } from './oauth/signing-keys.js';
 import { createRenderer, type Renderer } from './http/render.js';
 import { buildApiKeys } from './apikeys/index.js';
@@ -35,6 +36,8 @@ export interface Services {
   accounts: AccountsService;
   clients: ClientsService;
   provider: Provider;
+  /** oauth_clients rows, cached and invalidated across instances (token endpoint and introspection). */
+  clientRows: ClientRows;
   render: Renderer;
   apiKeys: ApiKeysService;
   /** Hot-path API key verification (cache + pub/sub invalidation). */
@@ -62,10 +65,11 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
   const audit = new AuditLog(ds);
   const accounts = new AccountsService(ds, config, audit);
   const render = createRenderer();
-  const provider = createProvider({ config, ds, kv, accounts, keys: readKeys(config.keysDir), logger, render, audit });
+  const clientRows = new ClientRows(ds, kv);
+  const provider = createProvider({ config, ds, kv, accounts, keys: readKeys(config.keysDir), logger, render, audit, clientRows });
   const clients = new ClientsService(ds, accounts, audit, async (metadata) => {
     await provider.Client.validate(metadata as any);
-  }, kv);
+  }, clientRows);
   const keys = await buildApiKeys({ config, ds, kv, audit, accounts, provider, logger });
   const rateLimits = new RateLimitService(config, ds, kv, logger);
   limitManagementApi(keys.auth, rateLimits);
@@ -81,6 +85,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     accounts,
     clients,
     provider,
+    clientRows,
     webhooks,
     leakedKeys,
     dispatcher,

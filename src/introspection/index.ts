@@ -42,10 +42,10 @@ export function buildIntrospection(
   /** The token endpoint's per-client rate limit (issue 5); see tokenEndpointPreprocessor. */
   tokenLimit?: Parameters<typeof tokenEndpointPreprocessor>[2],
 ): IntrospectionParts {
-  const { config, kv, ds, provider } = s;
+  const { config, kv, provider } = s;
   const keys = readKeys(config.keysDir);
   const jwks = publicJwks(keys);
-  const clients = new ClientDirectory(ds, kv);
+  const clients = new ClientDirectory(s.clientRows);
   const clientKeys = new ClientKeys();
   const cache = new AnswerCache(kv, 60_000);
   const auth = { clients, clientKeys, kv, issuer: config.issuer, endpointUrl: config.issuer + INTROSPECTION_PATH };

@@ -1,7 +1,8 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { In, LessThan, type DataSource } from 'typeorm';
 import type { KeyValueStore } from '../storage/kv.js';
-import { OAuthClientEntity, OidcArtifactEntity } from './entities.js';
+import { OidcArtifactEntity } from './entities.js';
+import type { ClientRows } from './client-rows.js';
 
 /**
  * Where each oidc-provider model lives, and why:
@@ -130,10 +131,10 @@ class PostgresAdapter implements Adapter {
 
 /** Clients are managed by the clients service; the provider only reads them. */
 class ClientAdapter implements Adapter {
-  constructor(private readonly ds: DataSource) {}
+  constructor(private readonly rows: ClientRows) {}
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const row = await this.ds.getRepository(OAuthClientEntity).findOneBy({ clientId: id });
+    const row = await this.rows.get(id);
     if (!row) return undefined;
     return {
       ...row.metadata,
@@ -160,9 +161,9 @@ class ClientAdapter implements Adapter {
   async revokeByGrantId() {}
 }
 
-export function adapterFactory(ds: DataSource, kv: KeyValueStore) {
+export function adapterFactory(ds: DataSource, kv: KeyValueStore, clientRows: ClientRows) {
   return (name: string): Adapter => {
-    if (name === 'Client') return new ClientAdapter(ds);
+    if (name === 'Client') return new ClientAdapter(clientRows);
     if (DURABLE_MODELS.has(name)) return new PostgresAdapter(name, ds);
     return new KeyValueAdapter(name, kv);
   };

@@ -7,8 +7,7 @@ import { errors } from '../http/errors.js';
 import { OAuthClientEntity, type OAuthClient } from './entities.js';
 import { hashClientSecret, newClientSecret } from './secrets.js';
 import { ALL_SCOPES } from './scopes.js';
-import type { KeyValueStore } from '../storage/kv.js';
-import { CLIENTS_CHANGED } from '../introspection/client-directory.js';
+import type { ClientRows } from './client-rows.js';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export const GRANT_TYPES = [
@@ -98,8 +97,8 @@ export class ClientsService {
     private readonly accounts: AccountsService,
     private readonly audit: AuditLog,
     private readonly validateMetadata: MetadataValidator,
-    /** Publishes CLIENTS_CHANGED after a change so every instance's client caches drop the client. */
-    private readonly kv?: KeyValueStore,
+    /** Told after a change, so every instance's client caches drop the client. */
+    private readonly rows?: ClientRows,
   ) {}
 
   async create(actor: Actor, raw: CreateClientInput): Promise<{ client: ClientView; clientSecret?: string }> {
@@ -224,7 +223,7 @@ export class ClientsService {
   }
 
   private async changed(): Promise<void> {
-    await this.kv?.publish(CLIENTS_CHANGED, 'changed').catch(() => {});
+    await this.rows?.changed();
   }
 }
 

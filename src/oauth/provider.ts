@@ -12,6 +12,7 @@ import { secretMatches } from './secrets.js';
 import { OIDC_SCOPES, RESOURCE_SCOPES } from './scopes.js';
 import type { Renderer } from '../http/render.js';
 import type { AuditLog } from '../audit/service.js';
+import type { ClientRows } from './client-rows.js';
 import { registerJwtBearerGrant } from './grants/jwt-bearer.js';
 import { CLIENT_AUTH_SIGNING_ALGS } from './client-auth-algs.js';
 import { grantTag } from './grant-tag.js';
@@ -24,6 +25,8 @@ export interface ProviderDeps {
   keys: StoredKey[];
   logger: Logger;
   render: Renderer;
+  /** Cached client rows shared with introspection. */
+  clientRows: ClientRows;
   /** Records security events (refresh-token reuse). */
   audit?: AuditLog;
 }
@@ -45,7 +48,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   }
 
   const configuration: Configuration = {
-    adapter: adapterFactory(ds, kv),
+    adapter: adapterFactory(ds, kv, deps.clientRows),
     jwks: providerJwks(keys) as Configuration['jwks'],
     cookies: {
       keys: config.cookieSecrets,
