@@ -41,7 +41,12 @@ async function startChild(script: string): Promise<any> {
   });
 }
 
+/** BENCH_ONLY=regex runs only the matching Flowgate scenarios (the baselines always run). */
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+const SKIPPED: Row = { name: 'skipped', rps: 0, p50: 0, p99: 0, errors: 0, non2xx: 0 };
+
 async function load(name: string, opts: autocannon.Options): Promise<Row> {
+  if (ONLY && name.startsWith('flowgate') && !ONLY.test(name)) return { ...SKIPPED, name };
   if (WARMUP > 0) await autocannon({ ...opts, duration: WARMUP, connections: CONNECTIONS });
   const r = await autocannon({ ...opts, duration: DURATION, connections: CONNECTIONS });
   const row = { name, rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
@@ -76,7 +81,7 @@ async function main() {
 
   // JWT-bearer assertions are single-use: sign enough of them up front, outside the measurement.
   const key = await importJWK(fg.svcPrivateJwk as JWK, 'ES256');
-  const n = Math.max(20_000, (DURATION + WARMUP) * 8000);
+  const n = ONLY && !ONLY.test('flowgate: jwt-bearer grant (Redis)') ? 0 : Math.max(20_000, (DURATION + WARMUP) * 8000);
   const assertions: string[] = [];
   for (let i = 0; i < n; i++) {
     assertions.push(
@@ -103,8 +108,8 @@ async function main() {
   const ceiling = rows[0];
   const peerIntrospect = rows[1];
   const peerToken = rows[2];
-  const plainKey = rows.find((r) => r.name === 'flowgate: introspect API key')!;
-  const table = rows.map((r) => {
+  const plainKey = rows.find((r) => r.name === 'flowgate: introspect API key') ?? SKIPPED;
+  const table = rows.filter((r) => r.rps > 0).map((r) => {
     const issuance = /client_credentials|jwt-bearer/.test(r.name);
     const peerRow = issuance ? peerToken : peerIntrospect;
     return {
@@ -112,7 +117,7 @@ async function main() {
       vs_ceiling: +(r.rps / ceiling.rps).toFixed(2),
       vs_peer: +(r.rps / peerRow.rps).toFixed(2),
       peer: peerRow.name,
-      ...(r.name.endsWith('+ rate limit') && { vs_without_rate_limit: +(r.rps / plainKey.rps).toFixed(2) }),
+      ...(r.name.endsWith('+ rate limit') && plainKey.rps > 0 && { vs_without_rate_limit: +(r.rps / plainKey.rps).toFixed(2) }),
     };
   });
   process.stdout.write('\n| scenario | req/s | p50 ms | p99 ms | × ceiling | × peer |\n|---|---:|---:|---:|---:|---:|\n');
@@ -125,8 +130,10 @@ async function main() {
     settings: { duration_s: DURATION, connections: CONNECTIONS, warmup_s: WARMUP },
     rows: table,
   };
-  writeFileSync(path.join(here, 'results.json'), `${JSON.stringify(out, null, 2)}\n`);
-  process.stdout.write(`\nwrote bench/results.json\n`);
+  // A partial run (BENCH_ONLY) does not overwrite the full table.
+  const file = ONLY ? 'results.partial.json' : 'results.json';
+  writeFileSync(path.join(here, file), `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`\nwrote bench/${file}\n`);
 }
 
 main()

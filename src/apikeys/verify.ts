@@ -149,6 +149,11 @@ export class ApiKeyVerifier {
     };
   }
 
+  /** Counts a use of a key verified earlier (callers that cache verified answers themselves). */
+  recordUse(keyId: string): void {
+    this.lastUsed.touch(keyId, this.now());
+  }
+
   /** Drops the key from every instance's cache (this one at once, the others via pub/sub). */
   async invalidate(keyId: string): Promise<void> {
     this.dropLocal(keyId);

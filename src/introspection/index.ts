@@ -60,6 +60,7 @@ export function buildIntrospection(
     jwtAccessToken: jwtAccessTokenResolver(jwks, kv, config.issuer),
     serviceJwt: serviceJwtResolver(clients, clientKeys, kv, config.apiAudience),
     opaque: opaqueResolver(provider, kv, config.issuer),
+    onCachedApiKey: apiKeyVerifier ? (id) => apiKeyVerifier.recordUse(id) : undefined,
   });
 
   // Flush here first (a revocation must be visible on this instance at once), then everywhere else.

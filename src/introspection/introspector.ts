@@ -13,6 +13,8 @@ export interface IntrospectorParts {
   jwtAccessToken: (token: string) => Promise<ActiveAnswer | null>;
   serviceJwt: (token: string) => Promise<ActiveAnswer | null>;
   opaque: (token: string, caller: Caller, hint?: string) => Promise<ActiveAnswer | null>;
+  /** Counts a use of an API key answered from the cache (`last_used_at`). */
+  onCachedApiKey?: (keyId: string) => void;
 }
 
 /**
@@ -26,7 +28,10 @@ export class Introspector {
     if (!token || token.length > 8192) return INACTIVE;
     const key = AnswerCache.keyOf(token);
     const cached = this.p.cache.get(key);
-    if (cached) return cached;
+    if (cached) {
+      if (cached.key_id && cached.credential_type === 'api_key') this.p.onCachedApiKey?.(cached.key_id);
+      return cached;
+    }
     const version = this.p.cache.version;
     const answer = await this.resolve(token, caller, hint);
     if (!answer) return INACTIVE;

@@ -6,8 +6,9 @@ export const QUERY_ALLOWED = Symbol('queryAllowed');
 
 /**
  * API keys through the API-key verifier (checksum first, so a made-up key never reaches a store).
- * The verifier keeps its own pub/sub-invalidated cache and counts every use for `last_used_at`, so
- * its answers bypass the introspection answer cache.
+ * Answers may be cached by the introspector (flushed on `apikeys:invalidate`); it counts every use,
+ * cached or not, for `last_used_at`. A rolled-away secret in its grace period is never cached, so the
+ * cache cannot outlive the grace.
  */
 export function apiKeyResolver(verifier: ApiKeyVerifier, issuer: string) {
   return async (token: string): Promise<ActiveAnswer | null> => {
@@ -29,7 +30,7 @@ export function apiKeyResolver(verifier: ApiKeyVerifier, issuer: string) {
       key_id: k.id,
     };
     Object.defineProperty(answer, QUERY_ALLOWED, { value: k.orgAllowsQueryKey, enumerable: false });
-    Object.defineProperty(answer, NO_CACHE, { value: true, enumerable: false });
+    if (k.matched === 'previous') Object.defineProperty(answer, NO_CACHE, { value: true, enumerable: false });
     return answer;
   };
 }
