@@ -3,7 +3,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { loadConfig } from '../src/config/load.js';
@@ -12,13 +11,9 @@ import { startServer } from '../src/server.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
 import { JWT_BEARER } from '../src/oauth/grants/jwt-bearer.js';
 import { createTestDatabase } from '../test/support/server.js';
+import { freePort } from '../test/support/process.js';
 
-const port = await new Promise<number>((resolve) => {
-  const srv = net.createServer().listen(0, '127.0.0.1', () => {
-    const a = srv.address();
-    srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-  });
-});
+const port = await freePort();
 const db = await createTestDatabase();
 const keysDir = mkdtempSync(path.join(os.tmpdir(), 'flowgate-bench-keys-'));
 const config = loadConfig({
