@@ -128,7 +128,7 @@ function isJsonApiPath(p: string): boolean {
 function featureRouters(s: Services): Router[] {
   // The dashboard's session is one more way to call the JSON API (with its CSRF header; see sessionResolver).
   s.auth.addFallbackResolver(sessionResolver(s, s.dashboardSessions));
-  const dashboard = dashboardRoutes(s, { sessions: s.dashboardSessions, invitations: s.invitations, consents: s.consents });
+  const dashboard = dashboardRoutes(s, { sessions: s.dashboardSessions, invitations: s.invitations, consents: s.consents, loginGuard: loginGuard(s.rateLimits) });
   return [
     dashboard,
     // Before the API-key router: this path is authenticated by a scanner signature, not a credential.

@@ -24,6 +24,8 @@ export interface DashboardDeps {
   sessions: SessionStore;
   invitations: InvitationsService;
   consents: ConsentsService;
+  /** Brute-force guard shared with the OAuth sign-in (per IP and per account); throws a 429 AppError. */
+  loginGuard?: (ctx: Context, email: string) => Promise<void>;
 }
 
 interface Dash {
@@ -187,6 +189,12 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
     checkCsrf(secret, `dash-login:${nonce}`, body.csrf);
     const email = str(body.email).slice(0, 320);
     const password = str(body.password).slice(0, 1024);
+    try {
+      await d.loginGuard?.(ctx, email);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.status !== 429) throw err;
+      return loginPage(ctx, { email, error: err.message, next: String(ctx.query.next ?? '') }, 429);
+    }
     const user = email && password ? await s.accounts.authenticate(email, password) : null;
     if (!user) return loginPage(ctx, { email, error: 'Email or password is incorrect.', next: String(ctx.query.next ?? '') }, 401);
     await startSession(ctx, user.id);

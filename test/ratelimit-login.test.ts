@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestEnv } from './support/server.js';
+import { Browser, clientConfig, createClient, createUser, oidc, parseForms, type TestClient, type TestUser } from './support/oauth.js';
+
+/**
+ * Brute-force protection on both sign-in forms (OAuth login and dashboard): per account (short, so an
+ * attacker cannot lock a victim out for long) and per IP (stricter over a longer window).
+ */
+const LIMITS = JSON.stringify({ loginAccount: { limit: 3, window: '2s' }, loginIp: { limit: 6, window: '5m' } });
+
+let env: TestEnv;
+beforeAll(async () => {
+  env = await startTestServer({ RATE_LIMITS: LIMITS });
+});
+afterAll(async () => env?.close());
+
+async function oauthLoginPage(client: TestClient): Promise<{ browser: Browser; action: URL; csrf: string }> {
+  const cfg = await clientConfig(env, client);
+  const browser = new Browser();
+  const url = oidc.buildAuthorizationUrl(cfg, {
+    redirect_uri: client.redirectUri,
+    scope: 'openid',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  });
+  const first = await browser.get(url);
+  const page = await browser.get(new URL(first.headers.get('location')!, env.url));
+  const login = parseForms(await page.text()).find((f) => 'password' in f.fields)!;
+  return { browser, action: new URL(login.action, env.url), csrf: login.fields.csrf };
+}
+
+async function attempt(p: { browser: Browser; action: URL; csrf: string }, user: TestUser, password: string) {
+  const res = await p.browser.postForm(p.action, { csrf: p.csrf, email: user.email, password });
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), html: await res.text() };
+}
+
+describe('sign-in brute-force protection', () => {
+  it('OAuth login: an account is paused after repeated failures (briefly), and the IP after more', async () => {
+    const client = await createClient(env);
+    const victim = await createUser(env);
+    const other = await createUser(env);
+    const page = await oauthLoginPage(client);
+    for (let i = 0; i < 3; i++) expect((await attempt(page, victim, 'wrong password!')).status).toBe(401);
+    // The fourth try within the window is refused even with the right password, and says when to retry.
+    const paused = await attempt(page, victim, victim.password);
+    expect(paused.status).toBe(429);
+    expect(Number(paused.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(paused.html).toContain('Too many sign-in attempts');
+    // Another account from the same address is not affected by the victim's limit...
+    expect((await attempt(page, other, 'wrong password!')).status).toBe(401);
+    // ...and the victim is back after the short account window.
+    await new Promise((r) => setTimeout(r, 2100));
+    const fresh = await oauthLoginPage(client);
+    const ok = await attempt(fresh, victim, victim.password);
+    expect(ok.status).toBe(303);
+    // The address has now used its 6 attempts in 5 minutes: everyone from it waits.
+    const blocked = await attempt(await oauthLoginPage(client), other, other.password);
+    expect(blocked.status).toBe(429);
+  });
+});
+
+describe('dashboard sign-in', () => {
+  let dash: TestEnv;
+  beforeAll(async () => {
+    dash = await startTestServer({ RATE_LIMITS: LIMITS });
+  });
+  afterAll(async () => dash?.close());
+
+  it('applies the same per-account limit', async () => {
+    const user = await createUser(dash);
+    const browser = new Browser();
+    const post = async (password: string) => {
+      const page = await browser.get(new URL('/dashboard/login', dash.url));
+      const form = parseForms(await page.text()).find((f) => 'password' in f.fields)!;
+      const res = await browser.postForm(new URL(form.action, dash.url), { csrf: form.fields.csrf, email: user.email, password });
+      return { status: res.status, html: await res.text() };
+    };
+    for (let i = 0; i < 3; i++) expect((await post('wrong password!')).status).toBe(401);
+    const paused = await post(user.password);
+    expect(paused.status).toBe(429);
+    expect(paused.html).toContain('Too many sign-in attempts');
+  });
+});
