@@ -16,7 +16,8 @@ const owner = { email: 'owner-http@example.test', id: '' };
 const member = { email: 'member-http@example.test', id: '' };
 
 beforeAll(async () => {
-  env = await startTestServer();
+  // Every test here signs in afresh, as the same few users, from 127.0.0.1: lift the sign-in limits (tested in ratelimit-login).
+  env = await startTestServer({ RATE_LIMITS: JSON.stringify({ loginIp: { limit: 10_000, window: '5m' }, loginAccount: { limit: 10_000, window: '1m' } }) });
   orgA = await createOrg(env);
   orgB = await createOrg(env);
   const { accounts } = env.server.services;
