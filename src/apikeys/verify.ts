@@ -82,6 +82,7 @@ export class ApiKeyVerifier {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly hashesById = new Map<string, Set<string>>();
   private epoch = 0;
+  private readonly dropListeners: ((keyId: string) => void)[] = [];
   private readonly positiveTtlMs: number;
   private readonly negativeTtlMs: number;
   private readonly maxEntries: number;
@@ -164,7 +165,13 @@ export class ApiKeyVerifier {
     }
   }
 
+  /** Called whenever a key is dropped here (locally or on another instance's word): for other caches. */
+  onDrop(listener: (keyId: string) => void): void {
+    this.dropListeners.push(listener);
+  }
+
   private dropLocal(keyId: string): void {
+    for (const l of this.dropListeners) l(keyId);
     this.epoch++;
     for (const h of this.hashesById.get(keyId) ?? []) this.cache.delete(h);
     this.hashesById.delete(keyId);

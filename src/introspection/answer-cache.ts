@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KeyValueStore } from '../storage/kv.js';
 import type { ActiveAnswer } from './types.js';
-import { INVALIDATE_CHANNEL as API_KEYS_INVALIDATED } from '../apikeys/verify.js';
 
 /** Published by anything that revokes or restricts a credential; every instance flushes. */
 export const CREDENTIALS_REVOKED = 'credentials:revoked';
@@ -22,7 +21,6 @@ export class AnswerCache {
     private readonly maxEntries = 50_000,
   ) {
     void kv.subscribe(CREDENTIALS_REVOKED, () => this.flush());
-    void kv.subscribe(API_KEYS_INVALIDATED, () => this.flush());
   }
 
   static keyOf(token: string): string {

@@ -48,6 +48,9 @@ export function buildIntrospection(
   const clients = new ClientDirectory(s.clientRows);
   const clientKeys = new ClientKeys();
   const cache = new AnswerCache(kv, 60_000);
+  // API keys: the verifier hears of every revocation, roll or scope change (here at once, elsewhere
+  // through pub/sub); cached answers go with it.
+  apiKeyVerifier?.onDrop(() => cache.flush());
   const auth = { clients, clientKeys, kv, issuer: config.issuer, endpointUrl: config.issuer + INTROSPECTION_PATH };
   const prefix = config.apiKeys.prefix;
   const keyLength = prefix.length + 38;
