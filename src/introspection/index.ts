@@ -14,8 +14,7 @@ import { apiKeyResolver } from './resolvers/api-key.js';
 import { jwtAccessTokenResolver } from './resolvers/jwt-access-token.js';
 import { opaqueResolver } from './resolvers/opaque.js';
 import { serviceJwtResolver } from './resolvers/service-jwt.js';
-import { denyGrant, grantDenyKey, jtiDenyKey } from './deny-list.js';
-import { grantTag } from '../oauth/grant-tag.js';
+import { grantDenyKey, jtiDenyKey } from '../oauth/deny-list.js';
 
 export const INTROSPECTION_PATH = '/token/introspection';
 export const REVOCATION_PATH = '/token/revocation';
@@ -73,15 +72,10 @@ export function buildIntrospection(
   };
   const events = provider as unknown as NodeJS.EventEmitter;
   for (const event of ['access_token.destroyed', 'client_credentials.destroyed', 'refresh_token.destroyed'] as const) events.on(event, flush);
-  // A revoked grant takes its JWT access tokens with it (they carry the grant's tag as `gid`).
-  const grantGone = (grantId: string | undefined) => {
-    if (!grantId) return;
-    void denyGrant(kv, grantTag(grantId), config.tokens.accessTokenTtl + 60)
-      .catch((err) => s.logger.error({ err }, 'could not deny a revoked grant'))
-      .finally(flush);
-  };
-  events.on('grant.revoked', (_ctx: unknown, grantId: string) => grantGone(grantId));
-  events.on('grant.destroyed', (grant: { jti?: string }) => grantGone(grant?.jti));
+  // A revoked grant takes its tokens with it: the adapter deletes the opaque ones and denies the JWTs
+  // (src/oauth/adapter.ts) before the provider answers; cached answers must go at the same moment.
+  events.on('grant.revoked', flush);
+  events.on('grant.destroyed', flush);
 
   const exchange = {
     issuer: config.issuer,

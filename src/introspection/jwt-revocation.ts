@@ -3,7 +3,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { KeyValueStore } from '../storage/kv.js';
 import { readRawBody } from '../http/raw-body.js';
 import { authenticateCaller, CallerAuthError, type CallerAuthDeps } from './client-auth.js';
-import { denyJti } from './deny-list.js';
+import { denyJti } from '../oauth/deny-list.js';
 
 /**
  * RFC 7009 for JWT access tokens, which oidc-provider refuses to revoke ("structured tokens"): the

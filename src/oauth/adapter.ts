@@ -3,6 +3,8 @@ import { In, LessThan, type DataSource } from 'typeorm';
 import type { KeyValueStore } from '../storage/kv.js';
 import { OidcArtifactEntity } from './entities.js';
 import type { ClientRows } from './client-rows.js';
+import { denyGrant } from './deny-list.js';
+import { grantTag } from './grant-tag.js';
 
 /**
  * Where each oidc-provider model lives, and why:
@@ -22,6 +24,8 @@ class KeyValueAdapter implements Adapter {
   constructor(
     private readonly name: string,
     private readonly kv: KeyValueStore,
+    /** The longest an access token lives (seconds): how long a revoked grant stays denied. */
+    private readonly jwtLifetime?: number,
   ) {}
 
   private key(id: string) {
@@ -70,6 +74,9 @@ class KeyValueAdapter implements Adapter {
     // The grant set holds keys of every KV model; delete only this model's (each model is asked).
     const mine = (await this.kv.sMembers(`oidc:grant:${grantId}`)).filter((k) => k.startsWith(`oidc:${this.name}:`));
     if (mine.length) await this.kv.del(...mine);
+    // JWT access tokens are not stored; they carry the grant's tag (`gid`) and are denied by it. Done
+    // here because the provider awaits this before answering, so no introspection can race it.
+    if (this.name === 'AccessToken' && this.jwtLifetime) await denyGrant(this.kv, grantTag(grantId), this.jwtLifetime + 60);
   }
 }
 
@@ -161,11 +168,11 @@ class ClientAdapter implements Adapter {
   async revokeByGrantId() {}
 }
 
-export function adapterFactory(ds: DataSource, kv: KeyValueStore, clientRows: ClientRows) {
+export function adapterFactory(ds: DataSource, kv: KeyValueStore, clientRows: ClientRows, accessTokenLifetime: number) {
   return (name: string): Adapter => {
     if (name === 'Client') return new ClientAdapter(clientRows);
     if (DURABLE_MODELS.has(name)) return new PostgresAdapter(name, ds);
-    return new KeyValueAdapter(name, kv);
+    return new KeyValueAdapter(name, kv, accessTokenLifetime);
   };
 }
 

@@ -48,7 +48,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   }
 
   const configuration: Configuration = {
-    adapter: adapterFactory(ds, kv, deps.clientRows),
+    adapter: adapterFactory(ds, kv, deps.clientRows, Math.max(config.tokens.accessTokenTtl, config.tokens.clientCredentialsTtl)),
     jwks: providerJwks(keys) as Configuration['jwks'],
     cookies: {
       keys: config.cookieSecrets,

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { KeyValueStore } from '../../storage/kv.js';
 import type { ActiveAnswer } from '../types.js';
-import { grantDenyKey, jtiDenyKey } from '../deny-list.js';
+import { grantDenyKey, jtiDenyKey } from '../../oauth/deny-list.js';
 
 /**
  * JWT access tokens (RFC 9068) that Flowgate signed. oidc-provider will not introspect them, so they

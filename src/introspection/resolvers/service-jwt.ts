@@ -3,7 +3,7 @@ import type { KeyValueStore } from '../../storage/kv.js';
 import { CLIENT_AUTH_SIGNING_ALGS } from '../../oauth/client-auth-algs.js';
 import type { ClientDirectory } from '../client-directory.js';
 import type { ClientKeys } from '../client-keys.js';
-import { jtiDenyKey } from '../deny-list.js';
+import { jtiDenyKey } from '../../oauth/deny-list.js';
 import type { ActiveAnswer } from '../types.js';
 
 export const MAX_SERVICE_JWT_LIFETIME = 3600;
