@@ -133,7 +133,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
       introspection: {
         enabled: true,
-        allowedPolicy: async (_ctx, client) => client.metadata().flowgate_introspect === true,
+        allowedPolicy: async (_ctx, client) => flowgateMetadata(client).flowgate_introspect === true,
       },
       resourceIndicators: {
         enabled: true,
@@ -156,7 +156,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       // Access tokens carry the organization they act for: the client's own for client
       // credentials, the one the user chose at consent otherwise.
       if (token.kind === 'ClientCredentials') {
-        const orgId = ctx.oidc.client?.metadata().org_id;
+        const orgId = ctx.oidc.client ? flowgateMetadata(ctx.oidc.client).org_id : undefined;
         return orgId ? { org_id: orgId } : undefined;
       }
       const grantId = (token as { grantId?: string }).grantId;
@@ -228,6 +228,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     })().catch((err) => logger.error({ err }, 'could not record a grant revocation'));
   });
   return provider;
+}
+
+/**
+ * Flowgate's own client metadata (extraClientMetadata). The provider keeps unrecognised keys under
+ * their own names on the client; `metadata()` would rebuild the whole snake_case document per call.
+ */
+function flowgateMetadata(client: object): { org_id?: string; flowgate_introspect?: boolean } {
+  return client as { org_id?: string; flowgate_introspect?: boolean };
 }
 
 export const OIDC_SCOPE_NAMES = Object.keys(OIDC_SCOPES);
