@@ -8,8 +8,6 @@ import { SYSTEM_ACTOR, type AuditLog } from '../audit/service.js';
  * A key first seen already inside the 1-day window gets only the 1-day notice.
  */
 export async function scanApiKeyExpiry(ds: DataSource, audit: AuditLog, now = new Date()): Promise<number> {
-  const exists = await ds.query(`SELECT to_regclass('api_keys') IS NOT NULL AS ok`);
-  if (!exists[0]?.ok) return 0;
   let sent = 0;
   const due: Array<{ id: string; org_id: string; name: string; expires_at: Date; kind: string; days: number | null }> = await ds.query(
     `SELECT k.id, k.org_id, k.name, k.expires_at, n.kind, n.days
