@@ -156,6 +156,9 @@ describe('OAuth access tokens', () => {
     expect(t.status).toBe(200);
     const r = await introspect(t.body.access_token);
     expect(r.body).toMatchObject({ active: true, credential_type: 'access_token', client_id: app.clientId, org_id: orgId, scope: 'workflows:read' });
+    // A wrong hint only orders the search (RFC 7662 §2.1: the server MUST extend it to every type).
+    const hinted = await introspect(t.body.access_token, undefined, env.url, { token_type_hint: 'refresh_token' });
+    expect(hinted.body).toMatchObject({ active: true, credential_type: 'access_token', client_id: app.clientId });
     const rev = await fetch(new URL('/token/revocation', env.url), {
       method: 'POST',
       headers: { authorization: basicAuth(app.clientId, app.clientSecret!), 'content-type': 'application/x-www-form-urlencoded' },
