@@ -154,11 +154,12 @@ describe('OAuth access tokens', () => {
   it('opaque client_credentials token: active with org_id; inactive after revocation', async () => {
     const t = await tokenRequest(env, { grant_type: 'client_credentials', scope: 'workflows:read' }, { authorization: basicAuth(app.clientId, app.clientSecret!) });
     expect(t.status).toBe(200);
-    const r = await introspect(t.body.access_token);
-    expect(r.body).toMatchObject({ active: true, credential_type: 'access_token', client_id: app.clientId, org_id: orgId, scope: 'workflows:read' });
     // A wrong hint only orders the search (RFC 7662 §2.1: the server MUST extend it to every type).
+    // Asked first, so that no cached answer hides the look-up.
     const hinted = await introspect(t.body.access_token, undefined, env.url, { token_type_hint: 'refresh_token' });
     expect(hinted.body).toMatchObject({ active: true, credential_type: 'access_token', client_id: app.clientId });
+    const r = await introspect(t.body.access_token);
+    expect(r.body).toMatchObject({ active: true, credential_type: 'access_token', client_id: app.clientId, org_id: orgId, scope: 'workflows:read' });
     const rev = await fetch(new URL('/token/revocation', env.url), {
       method: 'POST',
       headers: { authorization: basicAuth(app.clientId, app.clientSecret!), 'content-type': 'application/x-www-form-urlencoded' },
