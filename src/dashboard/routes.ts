@@ -59,7 +59,6 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
   const secret = s.config.cookieSecrets[0];
   const form = bodyParser({ enableTypes: ['form'], formLimit: '64kb' });
   const httpsIssuer = s.config.issuer.startsWith('https:');
-  const webhooksEnabled = !!(s as Partial<Services>).webhooks;
 
   const setCookie = (ctx: Context, name: string, value: string | null, maxAgeMs?: number) => {
     // Secure when the issuer is https or the request came over https (through a trusted proxy).
@@ -81,7 +80,6 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
       orgs: o.orgs,
       csrf: o.csrf,
       org: org && { id: org.orgId, name: org.orgName, role: org.membership.role, admin: org.admin, base: org.base },
-      webhooksEnabled,
       relative,
       exact,
       ...data,
@@ -708,12 +706,10 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
 
   // Webhooks (issue 8) ------------------------------------------------------------------------
 
-  if (webhooksEnabled) {
-    r.get(...org('/webhooks', { admin: true }), async (ctx) => {
-      const o = O(ctx);
-      page(ctx, o, 'webhooks', { title: 'Webhooks', nav: 'webhooks', endpoints: await s.webhooks.list(o.orgId) });
-    });
-  }
+  r.get(...org('/webhooks', { admin: true }), async (ctx) => {
+    const o = O(ctx);
+    page(ctx, o, 'webhooks', { title: 'Webhooks', nav: 'webhooks', endpoints: await s.webhooks.list(o.orgId) });
+  });
 
   return r;
 }
