@@ -13,6 +13,7 @@ import type { Membership, Role } from '../accounts/entities.js';
 import { ROLES } from '../accounts/entities.js';
 import type { MembershipView } from '../accounts/service.js';
 import type { InvitationsService } from '../accounts/invitations.js';
+import { InvalidCursorError } from '../audit/service.js';
 import type { ConsentsService } from './consents.js';
 import { SessionStore, type DashboardSession } from './sessions.js';
 import { exact, EXPIRY_CHOICES, expiryFromForm, GRACE_CHOICES, keyStatus, PRESET_LABELS, relative } from './present.js';
@@ -649,7 +650,8 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
     let error: string | undefined;
     try {
       result = await s.audit.page(o.orgId, { action: action || undefined, actor: actor || undefined, cursor: cursor || undefined, limit: 25 });
-    } catch {
+    } catch (err) {
+      if (!(err instanceof InvalidCursorError)) throw err;
       error = 'That page link is no longer valid. Start again from the newest events.';
       result = { items: [], nextCursor: null };
     }
