@@ -153,6 +153,24 @@ describe('restrictions', () => {
     issued.push(ok.body.data.key);
     expect(ok.body.data).toMatchObject({ scopes: ['workflows:read'], workflow_id: 'wf_1' });
   });
+
+  it('a key cannot roll (and so obtain the secret of) a key reaching further than itself', async () => {
+    const manager = await cliKey(orgA, { scopes: ['api_keys:write', 'api_keys:read', 'workflows:read'], workflow_id: 'wf_1' });
+    const wider = await api().post(`/api/v1/auth/api-keys/${admin.id}/roll`).set(bearer(manager.key)).send({ grace_seconds: 0 }).expect(403);
+    expect(wider.body.error.code).toBe('INSUFFICIENT_PERMISSIONS');
+    expect(JSON.stringify(wider.body)).not.toMatch(/wfk_[0-9A-Za-z]{38}/);
+    const otherWorkflow = await cliKey(orgA, { scopes: ['workflows:read'], workflow_id: 'wf_2' });
+    const unrestricted = await cliKey(orgA, { scopes: ['workflows:read'] });
+    for (const k of [otherWorkflow, unrestricted]) {
+      const r = await api().post(`/api/v1/auth/api-keys/${k.id}/roll`).set(bearer(manager.key)).send({ grace_seconds: 0 }).expect(403);
+      expect(r.body.error.code).toBe('WORKFLOW_ACCESS_DENIED');
+    }
+    // Nothing was rolled: the old secrets still work.
+    for (const k of [admin, otherWorkflow, unrestricted]) await api().get('/api/v1/auth/whoami').set(bearer(k.key)).expect(200);
+    const within = await cliKey(orgA, { scopes: ['workflows:read'], workflow_id: 'wf_1' });
+    const rolled = await api().post(`/api/v1/auth/api-keys/${within.id}/roll`).set(bearer(manager.key)).send({ grace_seconds: 0 }).expect(200);
+    issued.push(rolled.body.data.key);
+  });
 });
 
 describe('management API', () => {

@@ -103,25 +103,13 @@ export class ApiKeysService {
     let expiresAt = input.expires_at ? new Date(input.expires_at) : null;
     if (expiresAt && expiresAt.getTime() <= Date.now()) throw errors.validation('expires_at must be in the future', { field: 'expires_at' });
 
-    // A delegated credential (key or token) cannot mint more than it holds: same or fewer scopes,
-    // the same team and workflow restriction, an expiry no later than its own.
+    // A delegated credential (key or token) cannot mint more than it holds: its own workflow, team
+    // and expiry are the defaults, and the key must stay within them (assertWithinCredential).
     if (p && p.kind !== 'session') {
-      const extra = scopes.filter((s) => !p.scopes.includes(s));
-      if (extra.length) {
-        throw new AppError(403, 'INSUFFICIENT_PERMISSIONS', `Cannot grant scopes the calling credential does not have: ${extra.join(', ')}`, { scopes: extra });
-      }
-      if (p.workflowId) {
-        if (workflowId && workflowId !== p.workflowId) throw new AppError(403, 'WORKFLOW_ACCESS_DENIED', 'API key is not authorized for this workflow');
-        workflowId = p.workflowId;
-      }
-      if (p.teamId && p.kind === 'api_key') {
-        if (teamId && teamId !== p.teamId) throw new AppError(403, 'FORBIDDEN', 'The calling key is restricted to another team');
-        teamId = p.teamId;
-      }
-      if (p.expiresAt) {
-        if (expiresAt && expiresAt > p.expiresAt) throw errors.validation('expires_at cannot be later than the calling credential expires', { field: 'expires_at' });
-        expiresAt ??= p.expiresAt;
-      }
+      if (p.workflowId) workflowId ??= p.workflowId;
+      if (p.teamId && p.kind === 'api_key') teamId ??= p.teamId;
+      if (p.expiresAt) expiresAt ??= p.expiresAt;
+      assertWithinCredential(p, { scopes, teamId, workflowId, expiresAt }, 'create');
     }
     if (teamId) await this.accounts.getTeam(orgId, teamId);
 
@@ -232,6 +220,8 @@ export class ApiKeysService {
   async roll(caller: Caller, id: string, graceSeconds?: number): Promise<{ key: string; apiKey: ApiKeyView }> {
     const grace = validate(rollApiKeyInput, { grace_seconds: graceSeconds }).grace_seconds ?? this.config.apiKeys.defaultRollGraceSeconds;
     const row = await this.findManageable(caller, id);
+    // Rolling hands out the key's new secret: a delegated credential may only roll keys it could have minted.
+    if (caller.principal && caller.principal.kind !== 'session') assertWithinCredential(caller.principal, row, 'roll');
     if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) throw errors.conflict('This API key has expired; create a new one');
     const key = generateApiKey(this.config.apiKeys.prefix);
     const parsed = parseApiKey(key)!;
@@ -309,6 +299,24 @@ export function canManage(p: Principal | undefined, row: Pick<ApiKey, 'createdBy
   if (!p) return true;
   if (isOrgAdmin(p)) return true;
   return !!p.userId && row.createdBy === p.userId;
+}
+
+/**
+ * A key a delegated credential (API key or access token) creates or rolls stays within it: same or
+ * fewer scopes, its workflow and (for a key) team restriction, an expiry no later than its own.
+ */
+function assertWithinCredential(p: Principal, k: Pick<ApiKey, 'scopes' | 'teamId' | 'workflowId' | 'expiresAt'>, action: 'create' | 'roll'): void {
+  const extra = k.scopes.filter((s) => !p.scopes.includes(s));
+  if (extra.length) {
+    const what = action === 'create' ? 'Cannot grant scopes' : 'Cannot roll a key with scopes';
+    throw new AppError(403, 'INSUFFICIENT_PERMISSIONS', `${what} the calling credential does not have: ${extra.join(', ')}`, { scopes: extra });
+  }
+  if (p.workflowId && k.workflowId !== p.workflowId) throw new AppError(403, 'WORKFLOW_ACCESS_DENIED', 'API key is not authorized for this workflow');
+  if (p.teamId && p.kind === 'api_key' && k.teamId !== p.teamId) throw new AppError(403, 'FORBIDDEN', 'The calling key is restricted to another team');
+  if (p.expiresAt && (!k.expiresAt || k.expiresAt > p.expiresAt)) {
+    if (action === 'create') throw errors.validation('expires_at cannot be later than the calling credential expires', { field: 'expires_at' });
+    throw new AppError(403, 'FORBIDDEN', 'The calling credential cannot roll a key that outlives it');
+  }
 }
 
 function validate<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
