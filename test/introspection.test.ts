@@ -188,6 +188,17 @@ describe('OAuth access tokens', () => {
       body: new URLSearchParams({ token: t.body.access_token }).toString(),
     });
     expect(denied.status).toBe(400);
+    expect(await denied.json()).toMatchObject({ error: 'invalid_request' });
+    // A failed client authentication is invalid_client with its challenge (RFC 6749 §5.2), never cached.
+    const unauthenticated = await fetch(new URL('/token/revocation', env.url), {
+      method: 'POST',
+      headers: { authorization: basicAuth(app.clientId, 'wrong'), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: t.body.access_token }).toString(),
+    });
+    expect(unauthenticated.status).toBe(401);
+    expect(unauthenticated.headers.get('www-authenticate')).toMatch(/^Basic /);
+    expect(unauthenticated.headers.get('cache-control')).toBe('no-store');
+    expect(await unauthenticated.json()).toMatchObject({ error: 'invalid_client' });
     expect((await introspect(t.body.access_token, undefined, other.url)).body.active).toBe(true);
     const rev = await fetch(new URL('/token/revocation', env.url), {
       method: 'POST',

@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { KeyValueStore } from '../storage/kv.js';
-import { readRawBody } from '../http/raw-body.js';
+import { readForm, sendOAuth, sendOAuthError } from '../oauth/form-endpoint.js';
 import { authenticateCaller, CallerAuthError, type CallerAuthDeps } from './client-auth.js';
 import { denyJti } from '../oauth/deny-list.js';
 
@@ -14,7 +14,8 @@ export function jwtRevocationEndpoint(path: string, auth: CallerAuthDeps, public
   const getKey = createLocalJWKSet(publicJwks as any);
   return async (ctx: Context, next: Next) => {
     if (ctx.path !== path || ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded')) return next();
-    const raw = (await readRawBody(ctx.req, 56 * 1024)).toString('utf8');
+    const raw = await readForm(ctx, 56 * 1024);
+    if (raw === undefined) return;
     (ctx.req as any).body = raw; // the provider reads the consumed body from here
     const params = new URLSearchParams(raw);
     const token = params.get('token') ?? '';
@@ -24,18 +25,13 @@ export function jwtRevocationEndpoint(path: string, auth: CallerAuthDeps, public
       caller = await authenticateCaller(auth, ctx.get('authorization') || undefined, params, { requireIntrospect: false });
     } catch (err) {
       if (!(err instanceof CallerAuthError)) throw err;
-      ctx.status = 401;
-      ctx.body = { error: 'invalid_client', error_description: err.description };
-      return;
+      return sendOAuthError(ctx, 401, 'invalid_client', err.description);
     }
-    ctx.set('Cache-Control', 'no-store');
     try {
       const { payload } = await jwtVerify(token, getKey, { issuer: auth.issuer, typ: 'at+jwt' });
       // RFC 7009 §2.1: only the client the token was issued to may revoke it.
       if (payload.client_id !== caller.clientId) {
-        ctx.status = 400;
-        ctx.body = { error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' };
-        return;
+        return sendOAuthError(ctx, 400, 'invalid_request', 'client is not authorized to revoke the presented token');
       }
       if (payload.jti && payload.exp) {
         await denyJti(kv, payload.jti, payload.exp);
@@ -44,8 +40,7 @@ export function jwtRevocationEndpoint(path: string, auth: CallerAuthDeps, public
     } catch {
       // RFC 7009 §2.2: an invalid or unknown token still answers 200.
     }
-    ctx.status = 200;
-    ctx.body = '';
+    sendOAuth(ctx, 200, '');
   };
 }
 

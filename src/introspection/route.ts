@@ -1,19 +1,11 @@
 import type { Context, Next } from 'koa';
-import { readRawBody } from '../http/raw-body.js';
-import { AppError } from '../http/errors.js';
+import { readForm, sendOAuth, sendOAuthError } from '../oauth/form-endpoint.js';
 import { authenticateCaller, CallerAuthError, type CallerAuthDeps } from './client-auth.js';
 import type { Introspector } from './introspector.js';
 import type { Answer, Caller } from './types.js';
 
 /** Hook for the rate-limit issue: decorates an active answer with the credential's limit state. */
 export type AnswerDecorator = (answer: Answer, params: URLSearchParams, caller: Caller) => Promise<Answer>;
-
-function oauthError(ctx: Context, status: number, error: string, description: string) {
-  ctx.status = status;
-  ctx.set('Cache-Control', 'no-store');
-  if (status === 401) ctx.set('WWW-Authenticate', 'Basic realm="flowgate"');
-  ctx.body = { error, error_description: description };
-}
 
 /**
  * POST <introspection_endpoint> (RFC 7662), served by Flowgate itself in front of oidc-provider, so
@@ -25,32 +17,27 @@ export function introspectionEndpoint(path: string, auth: CallerAuthDeps, intros
     if (ctx.path !== path) return next();
     if (ctx.method !== 'POST') {
       ctx.set('Allow', 'POST');
-      return oauthError(ctx, 405, 'invalid_request', 'use POST');
+      return sendOAuthError(ctx, 405, 'invalid_request', 'use POST');
     }
     // RFC 7662 §2.1: parameters are sent form-encoded.
     // A plain prefix test: type-is is measurably slow on the hot path.
     if (!(ctx.req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-      return oauthError(ctx, 400, 'invalid_request', 'only application/x-www-form-urlencoded bodies are supported');
+      return sendOAuthError(ctx, 400, 'invalid_request', 'only application/x-www-form-urlencoded bodies are supported');
     }
-    let params: URLSearchParams;
-    try {
-      params = new URLSearchParams((await readRawBody(ctx.req, 16 * 1024)).toString('utf8'));
-    } catch (err) {
-      if (err instanceof AppError && err.status === 413) return oauthError(ctx, 413, 'invalid_request', 'request body too large');
-      throw err;
-    }
+    const raw = await readForm(ctx, 16 * 1024);
+    if (raw === undefined) return;
+    const params = new URLSearchParams(raw);
     let caller: Caller;
     try {
       caller = await authenticateCaller(auth, ctx.get('authorization') || undefined, params);
     } catch (err) {
-      if (err instanceof CallerAuthError) return oauthError(ctx, 401, 'invalid_client', err.description);
+      if (err instanceof CallerAuthError) return sendOAuthError(ctx, 401, 'invalid_client', err.description);
       throw err;
     }
     const token = params.get('token');
-    if (!token) return oauthError(ctx, 400, 'invalid_request', 'missing required parameter: token');
+    if (!token) return sendOAuthError(ctx, 400, 'invalid_request', 'missing required parameter: token');
     let answer = await introspector.introspect(token, caller, params.get('token_type_hint') ?? undefined);
     if (decorate && answer.active) answer = await decorate(answer, params, caller);
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = answer;
+    sendOAuth(ctx, 200, answer);
   };
 }

@@ -1,6 +1,6 @@
 import querystring from 'node:querystring';
 import type { Context, Next } from 'koa';
-import { readRawBody } from '../http/raw-body.js';
+import { readForm, sendOAuth, sendOAuthError } from './form-endpoint.js';
 import { JWT_BEARER, rewriteJwtBearer } from './grants/jwt-bearer.js';
 import { exchangeApiKey, TOKEN_EXCHANGE, type ExchangeDeps } from './grants/token-exchange.js';
 
@@ -19,30 +19,20 @@ export function tokenEndpointPreprocessor(
 ) {
   return async (ctx: Context, next: Next) => {
     if (ctx.method !== 'POST' || ctx.path !== tokenPath || !ctx.is('application/x-www-form-urlencoded')) return next();
-    let raw: string;
-    try {
-      raw = (await readRawBody(ctx.req, 56 * 1024)).toString('utf8');
-    } catch {
-      return respond(ctx, 413, { error: 'invalid_request', error_description: 'request body too large' });
-    }
+    let raw = await readForm(ctx, 56 * 1024);
+    if (raw === undefined) return;
     if (limit && (await limit(ctx, new URLSearchParams(raw)))) return;
     const params = querystring.parse(raw);
     if (params.grant_type === JWT_BEARER) {
       const error = rewriteJwtBearer(params);
-      if (error) return respond(ctx, 400, { error: error[0], error_description: error[1] });
+      if (error) return sendOAuthError(ctx, 400, error[0], error[1]);
       raw = querystring.stringify(params);
     } else if (params.grant_type === TOKEN_EXCHANGE) {
       const result = await exchangeApiKey(exchange, new URLSearchParams(raw));
-      return respond(ctx, result.status, result.body);
+      return sendOAuth(ctx, result.status, result.body);
     }
     (ctx.req as any).body = raw;
     return next();
   };
 }
 
-function respond(ctx: Context, status: number, body: Record<string, unknown>) {
-  ctx.status = status;
-  ctx.set('Cache-Control', 'no-store');
-  ctx.set('Pragma', 'no-cache');
-  ctx.body = body;
-}
