@@ -19,6 +19,9 @@ export interface AuthDeps {
 /** Checked after signature and claims; the introspection work plugs its `jti` deny list in here. */
 export type JwtRevocationCheck = (payload: JWTPayload) => Promise<boolean>;
 
+/** Runs on every principal resolve() returns; throws the AppError to answer with instead (e.g. 429). */
+export type ResolvedHook = (p: Principal) => Promise<void>;
+
 const PRIVATE_JWK_FIELDS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 /**
@@ -29,6 +32,7 @@ const PRIVATE_JWK_FIELDS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
  */
 export class AuthService {
   private readonly fallbacks: FallbackResolver[] = [];
+  private readonly resolvedHooks: ResolvedHook[] = [];
   private jwks: ReturnType<typeof createLocalJWKSet> | undefined;
   jwtRevoked: JwtRevocationCheck = async () => false;
 
@@ -39,8 +43,19 @@ export class AuthService {
     this.fallbacks.push(r);
   }
 
+  /** E.g. the management API's rate limit: every caller of resolve(), whatever its credential. */
+  onResolved(hook: ResolvedHook): void {
+    this.resolvedHooks.push(hook);
+  }
+
   /** The principal, or throws the AppError to answer with (401 MISSING_API_KEY when there is nothing). */
   async resolve(req: PrincipalRequest): Promise<Principal> {
+    const p = await this.principalOf(req);
+    for (const hook of this.resolvedHooks) await hook(p);
+    return p;
+  }
+
+  private async principalOf(req: PrincipalRequest): Promise<Principal> {
     let cred: PresentedCredential | undefined;
     try {
       cred = parseCredential(req);

@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 import { decodeJwt } from 'jose';
 import { AppError } from '../http/errors.js';
 import type { AuthService } from '../auth/service.js';
-import type { Principal, PrincipalRequest } from '../auth/principal.js';
+import type { Principal } from '../auth/principal.js';
 import { limitedMessage, rateLimitHeaders } from './headers.js';
 import { subjectKey, type Checked, type RateLimitService } from './service.js';
 
@@ -11,22 +11,19 @@ const decisions = new WeakMap<Principal, Checked>();
 /**
  * The management API's limit, per credential, applied where principals are resolved: every route
  * that authenticates (src/auth/middleware.ts authenticate()) goes through AuthService.resolve, so
- * wrapping it covers them all, including routers added later. A limited caller gets 429
+ * its onResolved hook covers them all, including routers added later. A limited caller gets 429
  * RATE_LIMITED in the one JSON shape with Retry-After; the decision is kept for managementHeaders().
  */
 export function limitManagementApi(auth: AuthService, limits: RateLimitService): void {
-  const resolve = auth.resolve.bind(auth);
-  auth.resolve = async (req: PrincipalRequest) => {
-    const p = await resolve(req);
+  auth.onResolved(async (p) => {
     const subject = subjectKey({ credentialType: p.kind, orgId: p.orgId, keyId: p.keyId, clientId: p.clientId, sub: p.userId });
     const d = await limits.checkFixed('management', subject);
-    if (!d) return p;
+    if (!d) return;
     if (!d.allowed) {
       throw new AppError(429, 'RATE_LIMITED', limitedMessage(d), { limit: d.limit, window: d.window, retry_after: d.retryAfter }, rateLimitHeaders(d, d.policy));
     }
     decisions.set(p, d);
-    return p;
-  };
+  });
 }
 
 /** Sets the rate-limit headers on every authenticated management response (mount before the routers). */
