@@ -224,20 +224,26 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
   // ---------------------------------------------------------------------------------------------
   // Invitations (no session needed: the link is the credential, once).
 
+  type FoundInvitation = NonNullable<Awaited<ReturnType<InvitationsService['lookup']>>>;
+  const invitationInvalid = (ctx: Context) =>
+    html(ctx, 'error', { title: 'Invitation not valid', error: 'INVITATION_INVALID', description: 'This invitation link is not valid: it was already used, it expired, or it was mistyped. Ask for a new one.' }, 410);
+  const invitationPage = (ctx: Context, found: FoundInvitation, error?: string, status = 200) =>
+    html(ctx, 'dashboard/accept-invitation', { title: `Join ${found.orgName}`, ...found, csrf: csrfToken(secret, `invite:${ctx.params.token}`), action: ctx.path, error }, status);
+
   r.get('/invitations/:token', async (ctx) => {
     const found = await d.invitations.lookup(ctx.params.token);
-    if (!found) return html(ctx, 'error', { title: 'Invitation not valid', error: 'INVITATION_INVALID', description: 'This invitation link is not valid: it was already used, it expired, or it was mistyped. Ask for a new one.' }, 410);
-    html(ctx, 'dashboard/accept-invitation', { title: `Join ${found.orgName}`, ...found, csrf: csrfToken(secret, `invite:${ctx.params.token}`), action: ctx.path });
+    if (!found) return invitationInvalid(ctx);
+    invitationPage(ctx, found);
   });
 
   r.post('/invitations/:token', form, async (ctx) => {
     const body = ctx.request.body as Fields;
     checkCsrf(secret, `invite:${ctx.params.token}`, body.csrf);
     const found = await d.invitations.lookup(ctx.params.token);
-    if (!found) return html(ctx, 'error', { title: 'Invitation not valid', error: 'INVITATION_INVALID', description: 'This invitation link is not valid: it was already used, it expired, or it was mistyped. Ask for a new one.' }, 410);
+    if (!found) return invitationInvalid(ctx);
     const password = str(body.password).slice(0, 1024);
     if (!found.existingUser && password !== str(body.password_confirm).slice(0, 1024)) {
-      return html(ctx, 'dashboard/accept-invitation', { title: `Join ${found.orgName}`, ...found, csrf: body.csrf, action: ctx.path, error: 'The two passwords do not match.' }, 400);
+      return invitationPage(ctx, found, 'The two passwords do not match.', 400);
     }
     try {
       const user = await d.invitations.accept(ctx.params.token, password);
@@ -245,7 +251,7 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
       ctx.redirect(`/dashboard/orgs/${found.invitation.orgId}/api-keys`);
     } catch (err) {
       if (!(err instanceof AppError) || err.status >= 500 || err.status === 410) throw err;
-      html(ctx, 'dashboard/accept-invitation', { title: `Join ${found.orgName}`, ...found, csrf: body.csrf, action: ctx.path, error: err.message }, err.status);
+      invitationPage(ctx, found, err.message, err.status);
     }
   });
 
@@ -355,19 +361,22 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
     }
   });
 
-  r.get(...org('/api-keys/:id/roll'), async (ctx) => {
-    const o = O(ctx);
-    const key = await s.apiKeys.get(o.caller, ctx.params.id);
+  /** A key the signed-in member may manage (roll, delete): a member's view of another's key is masked. */
+  const manageableKey = async (ctx: Context) => {
+    const key = await s.apiKeys.get(O(ctx).caller, ctx.params.id);
     if (key.masked) throw new AppError(403, 'FORBIDDEN', 'Members can manage only their own API keys');
-    page(ctx, o, 'api-key-roll', { title: `Roll ${key.name}`, nav: 'api-keys', key, graceChoices: GRACE_CHOICES, selected: 86400 });
-  });
+    return key;
+  };
+  const rollPage = async (ctx: Context, error?: string, status = 200) => {
+    const key = await manageableKey(ctx);
+    page(ctx, O(ctx), 'api-key-roll', { title: `Roll ${key.name}`, nav: 'api-keys', key, graceChoices: GRACE_CHOICES, selected: 86400, error }, status);
+  };
+
+  r.get(...org('/api-keys/:id/roll'), async (ctx) => rollPage(ctx));
   r.post(...org('/api-keys/:id/roll'), async (ctx) => {
     const o = O(ctx);
     const grace = Number(str((ctx.request.body as Fields).grace_seconds));
-    if (!GRACE_CHOICES.some((g) => g.value === grace)) {
-      const key = await s.apiKeys.get(o.caller, ctx.params.id);
-      return page(ctx, o, 'api-key-roll', { title: `Roll ${key.name}`, nav: 'api-keys', key, graceChoices: GRACE_CHOICES, selected: 86400, error: 'Choose how long the old secret keeps working.' }, 400);
-    }
+    if (!GRACE_CHOICES.some((g) => g.value === grace)) return rollPage(ctx, 'Choose how long the old secret keeps working.', 400);
     const { key, apiKey } = await s.apiKeys.roll(o.caller, ctx.params.id, grace);
     ctx.set('Cache-Control', 'no-store');
     page(ctx, o, 'secret-once', {
@@ -385,8 +394,7 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
 
   r.get(...org('/api-keys/:id/delete'), async (ctx) => {
     const o = O(ctx);
-    const key = await s.apiKeys.get(o.caller, ctx.params.id);
-    if (key.masked) throw new AppError(403, 'FORBIDDEN', 'Members can manage only their own API keys');
+    const key = await manageableKey(ctx);
     page(ctx, o, 'confirm', {
       title: `Delete ${key.name}`,
       nav: 'api-keys',
