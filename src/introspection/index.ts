@@ -14,7 +14,7 @@ import { apiKeyResolver } from './resolvers/api-key.js';
 import { jwtAccessTokenResolver } from './resolvers/jwt-access-token.js';
 import { opaqueResolver } from './resolvers/opaque.js';
 import { serviceJwtResolver } from './resolvers/service-jwt.js';
-import { grantDenyKey, jtiDenyKey } from '../oauth/deny-list.js';
+import { jwtDenied } from '../oauth/deny-list.js';
 
 export const INTROSPECTION_PATH = '/token/introspection';
 export const REVOCATION_PATH = '/token/revocation';
@@ -99,10 +99,7 @@ export function buildIntrospection(
   };
 
   // Flowgate's own management API accepts JWT access tokens too: it consults the same deny list.
-  s.auth.jwtRevoked = async (payload) => {
-    const keys = [jtiDenyKey(String(payload.jti)), ...(typeof payload.gid === 'string' ? [grantDenyKey(payload.gid)] : [])];
-    return (await kv.mGet(keys)).some((v) => v !== null);
-  };
+  s.auth.jwtRevoked = (payload) => jwtDenied(kv, payload);
 
   return {
     introspector,

@@ -14,3 +14,12 @@ export const grantDenyKey = (tag: string) => `revoked:grant:${tag}`;
 export async function denyGrant(kv: KeyValueStore, tag: string, ttlSeconds: number): Promise<void> {
   await kv.set(grantDenyKey(tag), '1', ttlSeconds);
 }
+
+/** Whether a JWT was revoked: by its own `jti`, or through its grant's tag (`gid`), in one round trip. */
+export async function jwtDenied(kv: KeyValueStore, claims: { jti?: unknown; gid?: unknown }): Promise<boolean> {
+  const keys = [
+    ...(typeof claims.jti === 'string' ? [jtiDenyKey(claims.jti)] : []),
+    ...(typeof claims.gid === 'string' ? [grantDenyKey(claims.gid)] : []),
+  ];
+  return keys.length > 0 && (await kv.mGet(keys)).some((v) => v !== null);
+}

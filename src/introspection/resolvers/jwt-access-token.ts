@@ -1,7 +1,7 @@
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { KeyValueStore } from '../../storage/kv.js';
 import type { ActiveAnswer } from '../types.js';
-import { grantDenyKey, jtiDenyKey } from '../../oauth/deny-list.js';
+import { jwtDenied } from '../../oauth/deny-list.js';
 
 /**
  * JWT access tokens (RFC 9068) that Flowgate signed. oidc-provider will not introspect them, so they
@@ -17,9 +17,7 @@ export function jwtAccessTokenResolver(publicJwks: { keys: object[] }, kv: KeyVa
     } catch {
       return null;
     }
-    const gid = typeof payload.gid === 'string' ? payload.gid : undefined;
-    const denied = await kv.mGet(gid ? [jtiDenyKey(payload.jti!), grantDenyKey(gid)] : [jtiDenyKey(payload.jti!)]);
-    if (denied.some((d) => d !== null)) return null;
+    if (await jwtDenied(kv, payload)) return null;
     return {
       active: true,
       scope: typeof payload.scope === 'string' ? payload.scope : '',

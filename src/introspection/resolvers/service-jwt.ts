@@ -3,7 +3,7 @@ import type { KeyValueStore } from '../../storage/kv.js';
 import { CLIENT_AUTH_SIGNING_ALGS } from '../../oauth/client-auth-algs.js';
 import type { ClientDirectory } from '../client-directory.js';
 import type { ClientKeys } from '../client-keys.js';
-import { jtiDenyKey } from '../../oauth/deny-list.js';
+import { jwtDenied } from '../../oauth/deny-list.js';
 import type { ActiveAnswer } from '../types.js';
 
 export const MAX_SERVICE_JWT_LIFETIME = 3600;
@@ -43,10 +43,7 @@ export function serviceJwtResolver(clients: ClientDirectory, clientKeys: ClientK
     if (payload.iat !== undefined && payload.exp! - payload.iat > MAX_SERVICE_JWT_LIFETIME) return null;
     const requested = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
     if (requested.some((s) => !client.scope.includes(s))) return null;
-    if (payload.jti) {
-      const [denied] = await kv.mGet([jtiDenyKey(payload.jti)]);
-      if (denied) return null;
-    }
+    if (await jwtDenied(kv, { jti: payload.jti })) return null;
     return {
       active: true,
       scope: requested.join(' '),
