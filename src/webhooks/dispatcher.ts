@@ -7,6 +7,7 @@ import { scanApiKeyExpiry } from '../events/expiry-scan.js';
 import { signatureHeaders } from './signing.js';
 import { sendWebhook, type SendResult } from './send.js';
 import { checkWebhookUrl, UnsafeUrlError, type Resolver } from './ssrf.js';
+import { returning } from '../storage/returning.js';
 import { webhookIdFor, type WebhooksService } from './service.js';
 
 export interface DispatcherOptions {
@@ -239,9 +240,4 @@ export class Dispatcher {
     );
     this.logger.warn({ endpointId: d.endpoint_id }, 'webhook endpoint disabled after failing for too long');
   }
-}
-
-/** TypeORM's postgres driver answers UPDATE/DELETE ... RETURNING with [rows, affected]. */
-function returning<T>(res: unknown): T[] {
-  return (Array.isArray(res) && res.length === 2 && Array.isArray(res[0]) && typeof res[1] === 'number' ? res[0] : res) as T[];
 }

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { AuditLog, Actor } from '../audit/service.js';
 import { parseApiKey } from '../apikeys/format.js';
 import { hashApiKey } from '../apikeys/hash.js';
+import { returning } from '../storage/returning.js';
 
 export interface LeakReport {
   token: string;
@@ -67,7 +68,7 @@ export class LeakedKeysService {
             RETURNING id, org_id, name`,
           [hash],
         );
-        const rows: Array<{ id: string; org_id: string; name: string }> = Array.isArray(res[0]) ? res[0] : res;
+        const rows = returning<{ id: string; org_id: string; name: string }>(res);
         for (const k of rows) {
           await this.audit.record(
             actor,
