@@ -1,8 +1,8 @@
-import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Config } from '../config/schema.js';
 import type { AccountsService } from '../accounts/service.js';
 import type { Provider } from '../oauth/provider.js';
-import { readKeys } from '../oauth/signing-keys.js';
+import { publicJwks, readKeys } from '../oauth/signing-keys.js';
 import { CredentialParseError, parseCredential, type PresentedCredential } from '../http/credentials.js';
 import { looksLikeApiKey } from '../apikeys/format.js';
 import type { ApiKeyVerifier } from '../apikeys/verify.js';
@@ -21,8 +21,6 @@ export type JwtRevocationCheck = (payload: JWTPayload) => Promise<boolean>;
 
 /** Runs on every principal resolve() returns; throws the AppError to answer with instead (e.g. 429). */
 export type ResolvedHook = (p: Principal) => Promise<void>;
-
-const PRIVATE_JWK_FIELDS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 /**
  * Resolves the principal of a request to Flowgate's own API. One credential per request, found by
@@ -167,16 +165,7 @@ export class AuthService {
   }
 
   private keySet() {
-    if (!this.jwks) {
-      const keys = readKeys(this.deps.config.keysDir).map((k) => {
-        const pub: Record<string, unknown> = { ...k };
-        for (const f of PRIVATE_JWK_FIELDS) delete pub[f];
-        delete pub.created_at;
-        delete pub.retired_at;
-        return pub as JWK;
-      });
-      this.jwks = createLocalJWKSet({ keys });
-    }
+    this.jwks ??= createLocalJWKSet(publicJwks(readKeys(this.deps.config.keysDir)));
     return this.jwks;
   }
 
