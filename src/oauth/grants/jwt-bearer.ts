@@ -1,4 +1,3 @@
-import type querystring from 'node:querystring';
 import { decodeJwt } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
@@ -42,9 +41,10 @@ export function registerJwtBearerGrant(provider: Provider): void {
  * `client_assertion` so that the provider authenticates it. Returns an RFC 6749 error pair, or
  * undefined when the parameters were rewritten.
  */
-export function rewriteJwtBearer(params: querystring.ParsedUrlQuery): [string, string] | undefined {
-  const assertion = params.assertion;
-  if (typeof assertion !== 'string' || !assertion) return ['invalid_request', 'missing required parameter: assertion'];
+export function rewriteJwtBearer(params: URLSearchParams): [string, string] | undefined {
+  const assertions = params.getAll('assertion');
+  const assertion = assertions.length === 1 ? assertions[0] : '';
+  if (!assertion) return ['invalid_request', 'missing required parameter: assertion'];
   let claims;
   try {
     claims = decodeJwt(assertion);
@@ -57,11 +57,11 @@ export function rewriteJwtBearer(params: querystring.ParsedUrlQuery): [string, s
     return ['invalid_grant', `assertion exp must be at most ${MAX_ASSERTION_LIFETIME} seconds ahead`];
   }
   if (!claims.jti) return ['invalid_grant', 'assertion must carry jti'];
-  const hasOtherAuth = params.client_assertion !== undefined || params.client_secret !== undefined;
+  const hasOtherAuth = params.has('client_assertion') || params.has('client_secret');
   if (hasOtherAuth) return ['invalid_request', 'send the assertion once, as assertion, without other client authentication'];
-  params.client_assertion = assertion;
-  params.client_assertion_type = CLIENT_ASSERTION_TYPE;
-  params.client_id = claims.iss;
-  delete params.assertion;
+  params.set('client_assertion', assertion);
+  params.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
+  params.set('client_id', claims.iss);
+  params.delete('assertion');
   return undefined;
 }
