@@ -97,7 +97,10 @@ export class AuthService {
   private async fromAccessToken(cred: PresentedCredential): Promise<Principal> {
     const claims = cred.value.split('.').length === 3 ? await this.jwtClaims(cred.value) : await this.opaqueClaims(cred.value);
     if (!claims) throw authErrors.invalidToken();
-    const orgId = claims.orgId ?? (claims.clientId ? await this.clientOrg(claims.clientId) : undefined);
+    // The client's organization, looked up once: the token's org when it names none, and what a
+    // client-credentials token's org must match.
+    const ownerOrg = claims.orgId && claims.userId ? undefined : await this.clientOrg(claims.clientId);
+    const orgId = claims.orgId ?? ownerOrg;
     if (!orgId) throw authErrors.invalidToken('The access token is not bound to an organization');
     const base = {
       kind: 'access_token' as const,
@@ -109,7 +112,7 @@ export class AuthService {
     };
     if (!claims.userId) {
       // Client credentials: the organization's own machine client, acting as an admin within its scopes.
-      if ((await this.clientOrg(claims.clientId!)) !== orgId) throw authErrors.invalidToken();
+      if (ownerOrg !== orgId) throw authErrors.invalidToken();
       return { ...base, role: 'admin' };
     }
     const m = await this.deps.accounts.membership(orgId, claims.userId);
@@ -169,7 +172,8 @@ export class AuthService {
     return this.jwks;
   }
 
-  private async clientOrg(clientId: string): Promise<string | undefined> {
+  private async clientOrg(clientId: string | undefined): Promise<string | undefined> {
+    if (!clientId) return undefined;
     const client = await this.deps.provider.Client.find(clientId);
     return str(client?.metadata().org_id);
   }
