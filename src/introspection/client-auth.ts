@@ -33,31 +33,31 @@ export async function authenticateCaller(
   params: URLSearchParams,
   opts: { requireIntrospect?: boolean } = { requireIntrospect: true },
 ): Promise<Caller> {
-  let client: ClientRecord | null = null;
+  let client: ClientRecord;
   if (authorization && /^Basic /i.test(authorization)) {
     const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
     const i = decoded.indexOf(':');
     if (i < 0) throw new CallerAuthError('malformed Basic credentials');
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-    const id = safeDecode(decoded.slice(0, i));
-    const secret = safeDecode(decoded.slice(i + 1));
-    client = await deps.clients.get(id);
-    if (!client || client.authMethod !== 'client_secret_basic' || !client.secretHash || !secretMatches(secret, client.secretHash)) {
-      throw new CallerAuthError('invalid client credentials');
-    }
+    client = await secretClient(deps, safeDecode(decoded.slice(0, i)), safeDecode(decoded.slice(i + 1)), 'client_secret_basic');
   } else if (params.get('client_assertion_type') === ASSERTION_TYPE) {
     client = await verifyAssertion(deps, params.get('client_assertion') ?? '');
   } else if (params.has('client_secret')) {
-    client = await deps.clients.get(params.get('client_id') ?? '');
-    const secret = params.get('client_secret') ?? '';
-    if (!client || client.authMethod !== 'client_secret_post' || !client.secretHash || !secretMatches(secret, client.secretHash)) {
-      throw new CallerAuthError('invalid client credentials');
-    }
+    client = await secretClient(deps, params.get('client_id') ?? '', params.get('client_secret') ?? '', 'client_secret_post');
   } else {
     throw new CallerAuthError('client authentication is required');
   }
   if (opts.requireIntrospect !== false && !client.introspect) throw new CallerAuthError('client is not allowed to introspect');
   return { clientId: client.clientId, orgId: client.orgId };
+}
+
+/** A client registered for this secret method whose stored hash matches (compared in constant time). */
+async function secretClient(deps: CallerAuthDeps, id: string, secret: string, method: 'client_secret_basic' | 'client_secret_post'): Promise<ClientRecord> {
+  const client = await deps.clients.get(id);
+  if (!client || client.authMethod !== method || !client.secretHash || !secretMatches(secret, client.secretHash)) {
+    throw new CallerAuthError('invalid client credentials');
+  }
+  return client;
 }
 
 async function verifyAssertion(deps: CallerAuthDeps, assertion: string): Promise<ClientRecord> {
@@ -87,7 +87,6 @@ async function verifyAssertion(deps: CallerAuthDeps, assertion: string): Promise
   }
   return client;
 }
-
 
 function safeDecode(s: string): string {
   try {
