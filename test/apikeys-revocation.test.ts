@@ -117,6 +117,10 @@ describe('revocation and rolling across instances', () => {
     await whoami(env.url, rolled.body.data.key).expect(200);
     const bad = await request(env.url).post(`/api/v1/auth/api-keys/${k.id}/roll`).set('x-api-key', admin).send({ grace_seconds: -1 }).expect(400);
     expect(bad.body.error.code).toBe('VALIDATION_ERROR');
+    const roll = (body: object) => request(env.url).post(`/api/v1/auth/api-keys/${k.id}/roll`).set('x-api-key', admin).send(body).expect(400);
+    expect((await roll({ grace_seconds: '60' })).body.error).toMatchObject({ message: 'grace_seconds must be a number', details: { field: 'grace_seconds' } });
+    expect((await roll({ grace_seconds: 0, grace: 60 })).body.error).toMatchObject({ message: 'Unknown field "grace"', details: { field: 'grace' } });
+    await whoami(env.url, rolled.body.data.key).expect(200);
   });
 
   it('a key with a flipped character is refused by checksum without a single store query', async () => {

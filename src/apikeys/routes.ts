@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { ApiKeysService, Caller } from './service.js';
+import { rollApiKeyInput, validate, type ApiKeysService, type Caller } from './service.js';
 import type { AuthService } from '../auth/service.js';
 import { authenticate, principalOf, requireScope } from '../auth/middleware.js';
 import { actorOf } from '../auth/principal.js';
@@ -54,11 +54,8 @@ export function apiKeyRoutes(d: ApiKeyRouteDeps): Router {
     ctx.body = { success: true, data: { id: ctx.params.id, deleted: true } };
   });
   r.post('/:id/roll', requireScope('api_keys:write'), async (ctx) => {
-    const b = body(ctx);
-    if (b.grace_seconds !== undefined && typeof b.grace_seconds !== 'number') throw errors.validation('grace_seconds must be a number', { field: 'grace_seconds' });
-    const extra = Object.keys(b).filter((k) => k !== 'grace_seconds');
-    if (extra.length) throw errors.validation(`Unknown field "${extra[0]}"`, { field: extra[0] });
-    const { key, apiKey } = await d.apiKeys.roll(caller(ctx), ctx.params.id, b.grace_seconds as number | undefined);
+    const { grace_seconds } = validate(rollApiKeyInput, body(ctx));
+    const { key, apiKey } = await d.apiKeys.roll(caller(ctx), ctx.params.id, grace_seconds);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { success: true, data: { ...apiKey, key } };
   });

@@ -40,7 +40,7 @@ export const updateApiKeyInput = z
   .strict();
 
 export const rollApiKeyInput = z
-  .object({ grace_seconds: z.number().int().min(0).max(MAX_GRACE_SECONDS).optional() })
+  .object({ grace_seconds: z.number({ error: 'grace_seconds must be a number' }).int().min(0).max(MAX_GRACE_SECONDS).optional() })
   .strict();
 
 export type CreateApiKeyInput = z.input<typeof createApiKeyInput>;
@@ -319,10 +319,12 @@ function assertWithinCredential(p: Principal, k: Pick<ApiKey, 'scopes' | 'teamId
   }
 }
 
-function validate<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
+/** The input schemas above at the edge: 400 VALIDATION_ERROR naming the first field at fault. */
+export function validate<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
+    if (issue.code === 'unrecognized_keys') throw errors.validation(`Unknown field "${issue.keys[0]}"`, { field: issue.keys[0] });
     throw errors.validation(issue.message, { field: issue.path.join('.') });
   }
   return parsed.data;
