@@ -22,8 +22,8 @@ interface Entry<T> {
 /**
  * Which limit applies: the API key's override, then the organization's (`settings.rateLimits`), then
  * the plan's, then the deployment's defaults; at each level a named category wins over `all`.
- * Overrides are read from PostgreSQL once per TTL and kept in process; changes made through
- * set*Limits() are dropped here and on every instance at once (pub/sub), others within the TTL.
+ * Overrides are read from PostgreSQL once per TTL and kept in process; set*Limits() drops this
+ * instance's copy at once, other instances pick the change up within the TTL (there is no pub/sub).
  */
 export class RateLimitPolicies {
   private readonly orgs = new Map<string, Entry<{ plan: string; limits: Limits | null }>>();
@@ -53,16 +53,16 @@ export class RateLimitPolicies {
   }
 
   /** Drops cached overrides (an organization's or a key's). */
-  forget(kind: 'org' | 'key', id: string): void {
+  private forget(kind: 'org' | 'key', id: string): void {
     (kind === 'org' ? this.orgs : this.keys).delete(id);
   }
 
   /** Validates and stores an organization's overrides (null removes them). */
   async setOrgLimits(orgId: string, limits: Record<string, unknown> | null): Promise<void> {
-    const valid = limits === null ? null : parseLimits(limits);
+    if (limits !== null) parseLimits(limits);
     await this.ds.query(
       `UPDATE organizations SET settings = CASE WHEN $2::jsonb IS NULL THEN settings - 'rateLimits' ELSE jsonb_set(settings, '{rateLimits}', $2::jsonb) END WHERE id = $1`,
-      [orgId, valid === null ? null : JSON.stringify(limits)],
+      [orgId, limits === null ? null : JSON.stringify(limits)],
     );
     this.forget('org', orgId);
   }
