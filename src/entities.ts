@@ -1,4 +1,5 @@
 // Every entity and migration, in one list for the data source (composition, like app.ts).
+import { AuditAppendOnly1732700000000 } from '../migrations/1732700000000-audit-append-only.js';
 import { Init1732300000000 } from '../migrations/1732300000000-init.js';
 import { ApiKeys1732400000000 } from '../migrations/1732400000000-api-keys.js';
 import { Events1732500000000 } from '../migrations/1732500000000-events.js';
@@ -22,4 +23,4 @@ export const entities = [
   InvitationEntity,
 ];
 
-export const migrations = [Init1732300000000, ApiKeys1732400000000, Events1732500000000, Dashboard1732600000000];
+export const migrations = [Init1732300000000, ApiKeys1732400000000, Events1732500000000, Dashboard1732600000000, AuditAppendOnly1732700000000];

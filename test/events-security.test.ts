@@ -38,6 +38,17 @@ describe('security events', () => {
     expect(JSON.stringify(rows[0])).not.toContain(rt);
   });
 
+  it('the audit log is append-only in the database itself: UPDATE, DELETE and TRUNCATE are refused', async () => {
+    const ds = env.server.services.ds;
+    const [row] = await ds.query(`SELECT id FROM audit_events LIMIT 1`);
+    expect(row).toBeDefined();
+    await expect(ds.query(`UPDATE audit_events SET action = 'tampered' WHERE id = $1`, [row.id])).rejects.toThrow(/append-only/);
+    await expect(ds.query(`DELETE FROM audit_events WHERE id = $1`, [row.id])).rejects.toThrow(/append-only/);
+    await expect(ds.query(`TRUNCATE audit_events CASCADE`)).rejects.toThrow(/append-only/);
+    const [still] = await ds.query(`SELECT action FROM audit_events WHERE id = $1`, [row.id]);
+    expect(still.action).not.toBe('tampered');
+  });
+
   it('keys rotate records signing_key.rotated (for every organization) with the new key ids', async () => {
     const { code, out } = await runCliJson(env, 'keys', 'rotate');
     expect(code).toBe(0);
