@@ -4,6 +4,7 @@ import type { Actor, AuditLog } from '../audit/service.js';
 import { AppError, errors } from '../http/errors.js';
 import { ROLES, type Membership, type Role, type User } from './entities.js';
 import { MIN_PASSWORD_LENGTH } from './passwords.js';
+import { looksLikeEmail, normalizeEmail } from './email.js';
 import type { AccountsService } from './service.js';
 
 export const INVITATION_TTL_MS = 7 * 86400_000;
@@ -58,8 +59,8 @@ export class InvitationsService {
   /** Returns the token for the link (shown once). `by` = the inviter's membership (absent: CLI). */
   async invite(actor: Actor, orgId: string, input: { email: string; role: Role }, by?: Membership): Promise<{ invitation: Invitation; token: string }> {
     if (by && by.role !== 'owner' && by.role !== 'admin') throw new AppError(403, 'FORBIDDEN', 'Only owners and admins can invite members');
-    const email = input.email.trim().toLowerCase();
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw errors.validation('Enter a valid email address', { field: 'email' });
+    const email = normalizeEmail(input.email);
+    if (!looksLikeEmail(email)) throw errors.validation('Enter a valid email address', { field: 'email' });
     if (!ROLES.includes(input.role)) throw errors.validation(`Role must be one of ${ROLES.join(', ')}`, { field: 'role' });
     if (input.role === 'owner' && by && by.role !== 'owner') throw new AppError(403, 'FORBIDDEN', 'Only an owner can invite another owner', { field: 'role' });
     await this.accounts.getOrganization(orgId);

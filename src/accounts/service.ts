@@ -17,6 +17,7 @@ import {
   type User,
 } from './entities.js';
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.js';
+import { looksLikeEmail, normalizeEmail } from './email.js';
 
 export interface MembershipView {
   orgId: string;
@@ -99,8 +100,8 @@ export class AccountsService {
     actor: Actor,
     input: { email: string; password?: string; name?: string; orgId: string; role?: Role; teamId?: string },
   ): Promise<{ user: User; membership: Membership }> {
-    const email = input.email.trim().toLowerCase();
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw errors.validation('A valid email is required', { field: 'email' });
+    const email = normalizeEmail(input.email);
+    if (!looksLikeEmail(email)) throw errors.validation('A valid email is required', { field: 'email' });
     const role = input.role ?? 'member';
     if (!ROLES.includes(role)) throw errors.validation(`Role must be one of ${ROLES.join(', ')}`, { field: 'role' });
     if (input.password !== undefined && input.password.length < MIN_PASSWORD_LENGTH) {
@@ -128,7 +129,7 @@ export class AccountsService {
   }
 
   async findUserByEmail(email: string): Promise<User | null> {
-    return this.users.createQueryBuilder('u').where('lower(u.email) = :email', { email: email.trim().toLowerCase() }).getOne();
+    return this.users.createQueryBuilder('u').where('lower(u.email) = :email', { email: normalizeEmail(email) }).getOne();
   }
 
   async getUser(id: string): Promise<User | null> {

@@ -2,6 +2,7 @@ import type { Context, Next } from 'koa';
 import { decodeJwt } from 'jose';
 import { AppError } from '../http/errors.js';
 import type { AuthService } from '../auth/service.js';
+import { normalizeEmail } from '../accounts/email.js';
 import type { Principal } from '../auth/principal.js';
 import { limitedMessage, rateLimitHeaders } from './headers.js';
 import { subjectKey, type Checked, type RateLimitService } from './service.js';
@@ -94,7 +95,7 @@ export async function limitTokenRequest(ctx: Context, limits: RateLimitService, 
 export function loginGuard(limits: RateLimitService) {
   return async (ctx: Context, email: string): Promise<void> => {
     const ip = await limits.checkFixed('loginIp', ctx.ip);
-    const account = email ? await limits.checkFixed('loginAccount', email.trim().toLowerCase()) : null;
+    const account = email ? await limits.checkFixed('loginAccount', normalizeEmail(email)) : null;
     const refused = [ip, account].find((d) => d && !d.allowed);
     if (refused) {
       ctx.set('Retry-After', String(refused.retryAfter));
