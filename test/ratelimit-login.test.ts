@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestEnv } from './support/server.js';
+import { CLI_ACTOR } from '../src/audit/service.js';
 import { Browser, clientConfig, createClient, createUser, oidc, parseForms, type TestClient, type TestUser } from './support/oauth.js';
 
 /**
@@ -80,4 +81,30 @@ describe('dashboard sign-in', () => {
     expect(paused.status).toBe(429);
     expect(paused.html).toContain('Too many sign-in attempts');
   });
+
+  it('an invitation link for an existing account cannot be used to guess its password without limit', async () => {
+    // Its own server: the per-IP budget of the one above is spent by the tests before this one.
+    const inv = await startTestServer({ RATE_LIMITS: JSON.stringify({ loginAccount: { limit: 3, window: '1m' }, loginIp: { limit: 100, window: '5m' } }) });
+    try {
+      await guessThroughInvitation(inv);
+    } finally {
+      await inv.close();
+    }
+  });
 });
+
+async function guessThroughInvitation(dash: TestEnv) {
+  const victim = await createUser(dash);
+  const org = await dash.server.services.accounts.createOrganization(CLI_ACTOR, { name: 'Inviting org' });
+  const { token } = await dash.server.services.invitations.invite(CLI_ACTOR, org.id, { email: victim.email, role: 'member' });
+  const browser = new Browser();
+  const guess = async (password: string) => {
+    const page = await browser.get(new URL(`/dashboard/invitations/${token}`, dash.url));
+    const form = parseForms(await page.text()).find((f) => 'password' in f.fields)!;
+    const res = await browser.postForm(new URL(form.action, dash.url), { csrf: form.fields.csrf, password, password_confirm: password });
+    return res.status;
+  };
+  for (let i = 0; i < 3; i++) expect(await guess('wrong password!')).not.toBe(429);
+  // The per-account budget is the sign-in forms' own: the fourth guess waits, right password or not.
+  expect(await guess(victim.password)).toBe(429);
+}

@@ -245,6 +245,16 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
     if (!found.existingUser && password !== str(body.password_confirm).slice(0, 1024)) {
       return invitationPage(ctx, found, 'The two passwords do not match.', 400);
     }
+    // An existing account proves itself with its password here: the same brute-force guard as the
+    // sign-in forms, or an invitation link would be a way to guess anyone's password without limit.
+    if (found.existingUser) {
+      try {
+        await d.loginGuard?.(ctx, found.invitation.email);
+      } catch (err) {
+        if (!(err instanceof AppError) || err.status !== 429) throw err;
+        return invitationPage(ctx, found, err.message, 429);
+      }
+    }
     try {
       const user = await d.invitations.accept(ctx.params.token, password);
       await startSession(ctx, user.id);
