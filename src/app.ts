@@ -17,6 +17,7 @@ import { leakedKeyRoutes } from './webhooks/leaked-keys-routes.js';
 import { buildIntrospection } from './introspection/index.js';
 import { limitTokenRequest, loginGuard, managementHeaders, rateLimitDecorator } from './ratelimit/index.js';
 import { rateLimitCheckEndpoint } from './ratelimit/check-endpoint.js';
+import { rateLimitRoutes } from './ratelimit/routes.js';
 import { apiKeyRoutes } from './apikeys/routes.js';
 import { authRoutes } from './auth/routes.js';
 import { dashboardRoutes, sessionResolver } from './dashboard/routes.js';
@@ -135,6 +136,7 @@ function featureRouters(s: Services): Router[] {
     leakedKeyRoutes({ leaked: s.leakedKeys, bodyLimit: s.config.bodyLimit }),
     authRoutes(s.auth), apiKeyRoutes({ apiKeys: s.apiKeys, auth: s.auth, bodyLimit: s.config.bodyLimit }),
     auditRoutes({ audit: s.audit, auth: s.auth }),
+    rateLimitRoutes({ overrides: s.rateLimitOverrides, auth: s.auth, bodyLimit: s.config.bodyLimit }),
     webhookRoutes({ webhooks: s.webhooks, auth: s.auth, bodyLimit: s.config.bodyLimit }),
   ];
 }

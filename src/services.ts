@@ -1,3 +1,4 @@
+import { RateLimitOverrides } from './ratelimit/overrides.js';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
@@ -51,6 +52,8 @@ export interface Services {
   leakedKeys: LeakedKeysService;
   /** Rate limits for every caller and category (issue 5). */
   rateLimits: RateLimitService;
+  /** Organization and per-key rate-limit overrides (API, CLI). */
+  rateLimitOverrides: RateLimitOverrides;
   /** Dashboard (issue 7): invitation links, the user's authorized apps, dashboard sessions. */
   invitations: InvitationsService;
   consents: ConsentsService;
@@ -97,6 +100,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     apiKeyVerifier: keys.verifier,
     auth: keys.auth,
     rateLimits,
+    rateLimitOverrides: new RateLimitOverrides(ds, config, rateLimits.policies, audit),
     async close() {
       await keys.close();
       rateLimits.close();

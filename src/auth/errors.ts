@@ -21,6 +21,7 @@ export const authErrors = {
   wrongOrganization: (what: string) => new AppError(403, 'ORGANIZATION_ACCESS_DENIED', `${what} is not authorized for this organization`),
   wrongWorkflow: (what: string) => new AppError(403, 'WORKFLOW_ACCESS_DENIED', `${what} is not authorized for this workflow`),
   notMember: () => new AppError(403, 'FORBIDDEN', 'You are not a member of this organization'),
+  notAdmin: () => new AppError(403, 'FORBIDDEN', 'Only owners and admins of the organization may do this'),
 };
 
 /** The error for a failed API-key verification. */

@@ -6,6 +6,7 @@ import type { Role } from '../accounts/entities.js';
 import { print, required, UsageError } from './output.js';
 import { WebhookInputError } from '../webhooks/service.js';
 import { API_KEY_COMMANDS, API_KEY_OPTIONS } from './api-keys.js';
+import { RATE_LIMIT_COMMANDS, RATE_LIMIT_OPTIONS } from './rate-limits.js';
 
 export interface CommandContext {
   values: Record<string, any>;
@@ -35,10 +36,12 @@ export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: bo
   event: { type: 'string', multiple: true },
   description: { type: 'string' },
   ...API_KEY_OPTIONS,
+  ...RATE_LIMIT_OPTIONS,
 };
 
 export const COMMANDS: Record<string, Command> = {
   ...API_KEY_COMMANDS,
+  ...RATE_LIMIT_COMMANDS,
   'orgs create': async (s, { values, json }) => {
     const org = await s.accounts.createOrganization(CLI_ACTOR, { name: required(values, 'name'), plan: values.plan });
     print(json, { id: org.id, name: org.name, plan: org.plan });

@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import { entities, migrations } from '../entities.js';
 import { COMMANDS, KEY_COMMANDS, OPTIONS, UsageError } from './commands.js';
 import { API_KEY_USAGE } from './api-keys.js';
+import { RATE_LIMIT_USAGE } from './rate-limits.js';
 
 const USAGE = `usage: flowgate <command> [options] [--json]
   migrate
@@ -19,7 +20,9 @@ const USAGE = `usage: flowgate <command> [options] [--json]
                  [--jwks-file F | --jwks-uri U] [--scope "S"] [--introspect]
   clients list --org ID
   keys generate | keys rotate | keys list
-${API_KEY_USAGE}`;
+  webhooks create --org ID --url U [--event E]... [--description D]     webhooks list --org ID
+${API_KEY_USAGE}
+${RATE_LIMIT_USAGE}`;
 
 /**
  * Key files need no database, but a rotation is an event every organization may subscribe to

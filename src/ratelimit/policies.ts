@@ -1,3 +1,4 @@
+import type { KeyValueStore } from '../storage/kv.js';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { categoryLimitsSchema, type Config, type RateLimitConfig } from '../config/schema.js';
@@ -7,6 +8,9 @@ type Limits = Record<string, RateLimitConfig>;
 
 /** The pseudo-category `all`: one shared budget for every category not named (seed 003's "1000 per hour"). */
 export const ALL = 'all';
+
+/** Published when an organization's or a key's overrides change: `org:<id>` or `key:<id>`. */
+export const POLICIES_CHANGED = 'ratelimit:policies';
 
 /** The limit that applies to one category, and the budget (bucket) it counts against. */
 export interface Resolved {
@@ -23,7 +27,8 @@ interface Entry<T> {
  * Which limit applies: the API key's override, then the organization's (`settings.rateLimits`), then
  * the plan's, then the deployment's defaults; at each level a named category wins over `all`.
  * Overrides are read from PostgreSQL once per TTL and kept in process; set*Limits() drops this
- * instance's copy at once, other instances pick the change up within the TTL (there is no pub/sub).
+ * instance's copy at once and tells the others through POLICIES_CHANGED (pub/sub); the TTL only
+ * bounds a missed message.
  */
 export class RateLimitPolicies {
   private readonly orgs = new Map<string, Entry<{ plan: string; limits: Limits | null }>>();
@@ -33,8 +38,14 @@ export class RateLimitPolicies {
     private readonly ds: DataSource,
     private readonly config: Config,
     private readonly logger: Logger,
+    private readonly kv?: KeyValueStore,
     private readonly ttlMs = 30_000,
-  ) {}
+  ) {
+    void kv?.subscribe(POLICIES_CHANGED, (message) => {
+      const [kind, id] = message.split(':');
+      if ((kind === 'org' || kind === 'key') && id) this.forget(kind, id);
+    });
+  }
 
   async resolve(category: string, orgId: string | null | undefined, keyId?: string | null): Promise<Resolved | null> {
     const [org, key] = await Promise.all([orgId ? this.org(orgId) : undefined, keyId ? this.key(keyId) : undefined]);
@@ -57,6 +68,11 @@ export class RateLimitPolicies {
     (kind === 'org' ? this.orgs : this.keys).delete(id);
   }
 
+  private async changed(kind: 'org' | 'key', id: string): Promise<void> {
+    this.forget(kind, id);
+    await this.kv?.publish(POLICIES_CHANGED, `${kind}:${id}`).catch((err) => this.logger.warn({ err }, 'could not announce a rate-limit change; other instances catch up within 30 s'));
+  }
+
   /** Validates and stores an organization's overrides (null removes them). */
   async setOrgLimits(orgId: string, limits: Record<string, unknown> | null): Promise<void> {
     if (limits !== null) parseLimits(limits);
@@ -64,14 +80,14 @@ export class RateLimitPolicies {
       `UPDATE organizations SET settings = CASE WHEN $2::jsonb IS NULL THEN settings - 'rateLimits' ELSE jsonb_set(settings, '{rateLimits}', $2::jsonb) END WHERE id = $1`,
       [orgId, limits === null ? null : JSON.stringify(limits)],
     );
-    this.forget('org', orgId);
+    await this.changed('org', orgId);
   }
 
   /** Validates and stores one API key's overrides (null: the organization's and plan's apply). */
   async setKeyLimits(keyId: string, limits: Record<string, unknown> | null): Promise<void> {
     if (limits !== null) parseLimits(limits);
     await this.ds.query(`UPDATE api_keys SET rate_limit = $2::jsonb WHERE id = $1`, [keyId, limits === null ? null : JSON.stringify(limits)]);
-    this.forget('key', keyId);
+    await this.changed('key', keyId);
   }
 
   private async org(id: string) {

@@ -44,7 +44,7 @@ export class RateLimitService {
     kv: KeyValueStore,
     logger: Logger,
   ) {
-    this.policies = new RateLimitPolicies(ds, config, logger);
+    this.policies = new RateLimitPolicies(ds, config, logger, kv);
     const rl = config.rateLimits;
     this.limiter =
       kv instanceof RedisKeyValueStore
