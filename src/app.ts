@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,8 +27,14 @@ const staticDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'st
 const css = readFileSync(path.join(staticDir, 'app.css'));
 const dashboardJs = readFileSync(path.join(staticDir, 'dashboard.js'));
 
+export interface FlowgateApp {
+  koa: Koa;
+  /** The server's request handler: the introspection hot path on the bare request, Koa for the rest. */
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
 /** Composes the Koa app: middleware order, feature routers, then the mounted provider. */
-export function buildApp(s: Services): Koa {
+export function buildApp(s: Services): FlowgateApp {
   const app = new Koa();
   app.proxy = s.config.trustProxy;
   app.keys = s.config.cookieSecrets; // koa-mount runs oidc-provider on this app's ctx.cookies: it signs with these keys
@@ -111,7 +118,13 @@ export function buildApp(s: Services): Koa {
     await next();
   });
   app.use(mount(s.provider as unknown as Koa));
-  return app;
+  const koa = app.callback();
+  return {
+    koa: app,
+    handle: (req, res) => {
+      if (!introspection.endpoint(req, res)) void koa(req, res);
+    },
+  };
 }
 
 const OUR_PREFIXES = ['/api/', '/dashboard', '/interaction/', '/static/'];

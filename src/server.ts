@@ -16,7 +16,7 @@ export interface RunningServer {
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const services = await buildServices(config, logger);
   const app = buildApp(services);
-  const server = http.createServer(app.callback());
+  const server = http.createServer(app.handle);
   server.keepAliveTimeout = 65_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {

@@ -80,6 +80,28 @@ describe('who may introspect (RFC 7662 §2.1)', () => {
     expect((await post()).status).toBe(401);
   });
 
+  it('answers 405 to other methods, 413 to oversized bodies, keeps the request id, and logs the request without the token', async () => {
+    const get = await fetch(new URL('/token/introspection', env.url));
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST');
+    const big = await introspect('x'.repeat(20_000));
+    expect(big.status).toBe(413);
+    expect(big.body.error).toBe('invalid_request');
+    const { key } = await createKey({ preset: 'read_only' });
+    const res = await fetch(new URL('/token/introspection', env.url), {
+      method: 'POST',
+      headers: { authorization: basicAuth(rs.clientId, rs.clientSecret!), 'content-type': 'application/x-www-form-urlencoded', 'x-request-id': 'trace-introspect-1' },
+      body: new URLSearchParams({ token: key }).toString(),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('trace-introspect-1');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const line = env.logs.lines.map((l) => JSON.parse(l)).find((l) => l.reqId === 'trace-introspect-1');
+    expect(line).toMatchObject({ msg: 'request', method: 'POST', url: '/token/introspection', status: 200 });
+    expect(env.logs.text).not.toContain(key);
+    expect(env.logs.text).not.toContain(rs.clientSecret!);
+  });
+
   it('answers 400 invalid_request without a token and for a non-form body', async () => {
     expect((await introspect('')).status).toBe(400);
     const res = await fetch(new URL('/token/introspection', env.url), {

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Middleware } from 'koa';
 import type { Services } from '../services.js';
 import type { ApiKeyVerifier } from '../apikeys/verify.js';
@@ -25,6 +26,8 @@ export interface IntrospectionParts {
   clients: ClientDirectory;
   /** Authenticates resource servers (for neighbouring endpoints that serve them). */
   callerAuth: CallerAuthDeps;
+  /** The introspection endpoint on the bare Node request (true when it answered). */
+  endpoint: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Middleware to mount before the provider, in order. */
   middleware: Middleware[];
 }
@@ -105,8 +108,8 @@ export function buildIntrospection(
     introspector,
     clients,
     callerAuth: auth,
+    endpoint: introspectionEndpoint({ path: INTROSPECTION_PATH, auth, introspector, decorate, logger: s.logger, trustProxy: config.trustProxy }),
     middleware: [
-      introspectionEndpoint(INTROSPECTION_PATH, auth, introspector, decorate),
       jwtRevocationEndpoint(REVOCATION_PATH, auth, jwks, kv, flush),
       tokenEndpointPreprocessor(TOKEN_PATH, exchange, tokenLimit),
     ],
