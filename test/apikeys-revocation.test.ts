@@ -149,3 +149,34 @@ describe('revocation and rolling across instances', () => {
     await whoami(env.url, k.key).expect(200);
   });
 });
+
+describe('keys act for their creator', () => {
+  it('a removed member\'s keys are refused at once on every instance; a demoted admin\'s key loses admin reach at once', async () => {
+    const { API_KEY_SCOPES } = await import('../src/apikeys/presets.js');
+    const make = async (email: string, role: 'admin' | 'member') => {
+      const { user, membership } = await s.accounts.createUser(CLI_ACTOR, { email, password: 'a long password', orgId, role });
+      const principal = { kind: 'session' as const, orgId, userId: user.id, role: membership.role, scopes: API_KEY_SCOPES };
+      const { key } = await s.apiKeys.create({ actor: { type: 'user', id: user.id }, principal }, orgId, { name: `${role} key`, preset: 'full_access' } as any);
+      issued.push(key);
+      return { user, key };
+    };
+    const leaver = await make('leaver@example.test', 'member');
+    await whoami(env.url, leaver.key).expect(200);
+    await whoami(second.url, leaver.key).expect(200); // both instances have it cached now
+    await s.accounts.removeMember(CLI_ACTOR, orgId, leaver.user.id);
+    await sleep(200);
+    await whoami(env.url, leaver.key).expect(401);
+    await whoami(second.url, leaver.key).expect(401);
+
+    const admin2 = await make('admin2@example.test', 'admin');
+    const other = await cliKey({ name: 'someone else', preset: 'read_only' });
+    const get = (url: string) => request(url).get(`/api/v1/auth/api-keys/${other.id}`).set('x-api-key', admin2.key);
+    const seen = await get(second.url).expect(200);
+    expect(seen.body.data.masked).toBe(false); // an admin sees and manages every key
+    await s.accounts.changeRole(CLI_ACTOR, orgId, admin2.user.id, 'member');
+    await sleep(200);
+    const after = await get(second.url);
+    expect(after.status === 404 || after.body.data?.masked === true).toBe(true);
+    await request(second.url).delete(`/api/v1/auth/api-keys/${other.id}`).set('x-api-key', admin2.key).expect((r) => expect([403, 404]).toContain(r.status));
+  });
+});

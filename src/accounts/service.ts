@@ -28,11 +28,22 @@ export interface MembershipView {
 
 /** Organizations, teams, users and memberships. Called by the CLI, the JSON API and the pages. */
 export class AccountsService {
+  private readonly membershipListeners: ((orgId: string, userId: string) => Promise<void>)[] = [];
+
   constructor(
     private readonly ds: DataSource,
     private readonly config: Config,
     private readonly audit: AuditLog,
   ) {}
+
+  /** Told after a member's role changed or the member left (committed): caches of what they hold drop it. */
+  onMembershipChange(listener: (orgId: string, userId: string) => Promise<void>): void {
+    this.membershipListeners.push(listener);
+  }
+
+  private async membershipChanged(orgId: string, userId: string): Promise<void> {
+    for (const l of this.membershipListeners) await l(orgId, userId);
+  }
 
   private get orgs() {
     return this.ds.getRepository(OrganizationEntity);
@@ -175,7 +186,7 @@ export class AccountsService {
    */
   async changeRole(actor: Actor, orgId: string, userId: string, role: Role, by?: Membership): Promise<Membership> {
     if (!ROLES.includes(role)) throw errors.validation(`Role must be one of ${ROLES.join(', ')}`, { field: 'role' });
-    return this.ds.transaction(async (m) => {
+    const changed = await this.ds.transaction(async (m) => {
       const target = await this.lockMembers(m, orgId, userId);
       assertManager(by, target.role, role);
       if (target.role === role) return target;
@@ -184,6 +195,8 @@ export class AccountsService {
       await this.audit.record(actor, { orgId, action: 'member.role_changed', targetType: 'user', targetId: userId, details: { from: target.role, to: role } }, m);
       return { ...target, role };
     });
+    await this.membershipChanged(orgId, userId);
+    return changed;
   }
 
   /** Removes a member (same rules as changeRole; the last owner cannot be removed). */
@@ -195,6 +208,7 @@ export class AccountsService {
       await m.getRepository(MembershipEntity).delete({ id: target.id });
       await this.audit.record(actor, { orgId, action: 'member.removed', targetType: 'user', targetId: userId, details: { role: target.role } }, m);
     });
+    await this.membershipChanged(orgId, userId);
   }
 
   /** Renames the organization and/or changes its settings (owners and admins; checked by the caller's membership). */

@@ -33,6 +33,7 @@ export async function buildApiKeys(d: {
   const verifier = new ApiKeyVerifier(d.ds, d.kv, d.config.apiKeys.pepper, lastUsed, d.logger);
   await verifier.start();
   const apiKeys = new ApiKeysService(d.ds, d.config, d.audit, d.accounts, verifier, lastUsed);
+  d.accounts.onMembershipChange((orgId, userId) => apiKeys.creatorChanged(orgId, userId));
   const auth = new AuthService({ config: d.config, accounts: d.accounts, provider: d.provider, apiKeys: verifier });
   return { apiKeys, verifier, lastUsed, auth, close: () => lastUsed.close() };
 }

@@ -91,6 +91,15 @@ export class ApiKeysService {
     return m.getRepository(ApiKeyEntity);
   }
 
+  /**
+   * A member's role changed or the member left: their keys act for them, so every instance drops the
+   * cached verification of those keys at once (a removed member's keys are then refused).
+   */
+  async creatorChanged(orgId: string, userId: string): Promise<void> {
+    const rows = await this.repo().find({ select: { id: true }, where: { orgId, createdBy: userId } });
+    for (const r of rows) await this.verifier.invalidate(r.id);
+  }
+
   /** Issues a key. The full key is in the answer once and never again. */
   async create(caller: Caller, orgId: string, raw: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyView }> {
     const input = validate(createApiKeyInput, raw);

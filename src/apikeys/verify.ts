@@ -118,6 +118,9 @@ export class ApiKeyVerifier {
     if (!row) return { ok: false, code: 'INVALID_API_KEY', reason: 'unknown' };
     const now = this.now();
     if (row.revoked_at) return { ok: false, code: 'INVALID_API_KEY', reason: 'revoked', keyId: row.id };
+    // A key acts for its creator: once the creator is no longer a member of the key's organization,
+    // the key is refused (keys made by the CLI or the system have no creator).
+    if (row.created_by && !row.creator_role) return { ok: false, code: 'INVALID_API_KEY', reason: 'revoked', keyId: row.id };
     let matched: 'current' | 'previous';
     if (hashesEqual(hash, row.key_hash)) matched = 'current';
     else if (row.previous_key_hash && hashesEqual(hash, row.previous_key_hash)) {
