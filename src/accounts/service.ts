@@ -29,6 +29,7 @@ export interface MembershipView {
 /** Organizations, teams, users and memberships. Called by the CLI, the JSON API and the pages. */
 export class AccountsService {
   private readonly membershipListeners: ((orgId: string, userId: string) => Promise<void>)[] = [];
+  private readonly organizationListeners: ((orgId: string) => Promise<void>)[] = [];
 
   constructor(
     private readonly ds: DataSource,
@@ -39,6 +40,11 @@ export class AccountsService {
   /** Told after a member's role changed or the member left (committed): caches of what they hold drop it. */
   onMembershipChange(listener: (orgId: string, userId: string) => Promise<void>): void {
     this.membershipListeners.push(listener);
+  }
+
+  /** Told after an organization's settings changed (committed): caches that carry them drop them. */
+  onOrganizationChange(listener: (orgId: string) => Promise<void>): void {
+    this.organizationListeners.push(listener);
   }
 
   private async membershipChanged(orgId: string, userId: string): Promise<void> {
@@ -226,6 +232,7 @@ export class AccountsService {
       await m.getRepository(OrganizationEntity).update({ id: orgId }, { name: next.name, settings: next.settings });
       await this.audit.record(actor, { orgId, action: 'organization.updated', targetType: 'organization', targetId: orgId, details: { ...(patch.name !== undefined && { name: next.name }), ...(patch.settings && { settings: patch.settings }) } }, m);
     });
+    for (const l of this.organizationListeners) await l(orgId);
     return next;
   }
 

@@ -34,6 +34,7 @@ export async function buildApiKeys(d: {
   await verifier.start();
   const apiKeys = new ApiKeysService(d.ds, d.config, d.audit, d.accounts, verifier, lastUsed);
   d.accounts.onMembershipChange((orgId, userId) => apiKeys.creatorChanged(orgId, userId));
+  d.accounts.onOrganizationChange((orgId) => apiKeys.organizationChanged(orgId));
   const auth = new AuthService({ config: d.config, accounts: d.accounts, provider: d.provider, apiKeys: verifier });
   return { apiKeys, verifier, lastUsed, auth, close: () => lastUsed.close() };
 }

@@ -100,6 +100,12 @@ export class ApiKeysService {
     for (const r of rows) await this.verifier.invalidate(r.id);
   }
 
+  /** The organization's settings changed (e.g. the api-key query setting, which verifications carry). */
+  async organizationChanged(orgId: string): Promise<void> {
+    const rows = await this.repo().find({ select: { id: true }, where: { orgId } });
+    for (const r of rows) await this.verifier.invalidate(r.id);
+  }
+
   /** Issues a key. The full key is in the answer once and never again. */
   async create(caller: Caller, orgId: string, raw: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyView }> {
     const input = validate(createApiKeyInput, raw);

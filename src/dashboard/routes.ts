@@ -715,8 +715,6 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
     const b = ctx.request.body as Fields;
     try {
       await s.accounts.updateOrganization(o.caller.actor, o.orgId, { name: str(b.name), settings: { allowQueryApiKey: str(b.allow_query_api_key) === 'on' } }, o.membership);
-      // Cached key verifications carry the organization's query-string setting: drop them.
-      for (const k of await s.apiKeys.list(o.caller, o.orgId)) await s.apiKeyVerifier.invalidate(k.id);
       await settingsPage(ctx, { notice: 'Settings saved.' });
     } catch (err) {
       const e = fail(err);
