@@ -80,6 +80,16 @@ describe('API keys in each of their three places', () => {
     expect(q.body.data.map((w: { id: string }) => w.id).sort()).toEqual([wfA, wfA2].sort());
   });
 
+  it('an organization that refuses keys in the query string is obeyed by workflow services too (seed 001)', async () => {
+    const org = (await env.server.services.accounts.createOrganization(CLI_ACTOR, { name: 'No query keys', plan: 'enterprise' })).id;
+    const { key: k } = await key({ preset: 'read_only' }, org);
+    expect((await call('GET', `/api/v1/workflows?api-key=${k}`)).status).toBe(200);
+    await env.server.services.accounts.updateOrganization(CLI_ACTOR, org, { settings: { allowQueryApiKey: false } });
+    expect(await eventually(async () => (await call('GET', `/api/v1/workflows?api-key=${k}`)).status === 401)).toBe(true);
+    // The same key in a header still works.
+    expect((await call('GET', '/api/v1/workflows', { 'x-api-key': k })).status).toBe(200);
+  });
+
   it('no credential: 401 MISSING_API_KEY naming the header; a bad key: 401 INVALID_API_KEY', async () => {
     const none = await call('GET', '/api/v1/workflows');
     expect(none).toMatchObject({ status: 401, body: { success: false, error: { code: 'MISSING_API_KEY', details: { header: 'Authorization' } } } });

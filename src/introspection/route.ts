@@ -6,7 +6,8 @@ import { safeUrl } from '../http/logger.js';
 import { readRawBody } from '../http/raw-body.js';
 import { authenticateCaller, CallerAuthError, type CallerAuthDeps } from './client-auth.js';
 import type { Introspector } from './introspector.js';
-import type { Answer, Caller } from './types.js';
+import { INACTIVE, type Answer, type Caller } from './types.js';
+import { QUERY_ALLOWED } from './resolvers/api-key.js';
 
 /** Hook for the rate-limit issue: decorates an active answer with the credential's limit state. */
 export type AnswerDecorator = (answer: Answer, params: URLSearchParams, caller: Caller) => Promise<Answer>;
@@ -55,6 +56,11 @@ export function introspectionEndpoint(d: IntrospectionEndpointDeps) {
     const token = params.get('token');
     if (!token) return oauthError(400, 'invalid_request', 'missing required parameter: token');
     let answer = await d.introspector.introspect(token, caller, params.get('token_type_hint') ?? undefined);
+    // Seed 001: an organization may refuse API keys sent in the query string. The SDK says where it
+    // found the credential; a key from a refused place is not active for this request.
+    if (answer.active && params.get('credential_source') === 'query' && (answer as unknown as Record<symbol, unknown>)[QUERY_ALLOWED] === false) {
+      answer = INACTIVE;
+    }
     if (d.decorate && answer.active) answer = await d.decorate(answer, params, caller);
     return { status: 200, body: answer };
   }

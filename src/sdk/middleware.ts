@@ -144,7 +144,9 @@ export function flowgateAuth(o: FlowgateAuthOptions): Middleware & { client: Int
     }
     let identity: FlowgateIdentity | null;
     try {
-      identity = await identify(presented.value, rl && rateLimitParams(ctx, rl));
+      // Where the key was found matters: an organization may refuse keys in the query string (seed 001).
+      const extra = { ...(rl && rateLimitParams(ctx, rl)), ...(presented.source === 'query' && { credential_source: 'query' }) };
+      identity = await identify(presented.value, Object.keys(extra).length ? extra : undefined);
     } catch {
       return sendSdkError(ctx, sdkErrors.unavailable());
     }
