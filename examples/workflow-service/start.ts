@@ -15,14 +15,19 @@ const seed = config.seedDevData ? await seedDevelopmentData(flowgate.services) :
 const orgs = await flowgate.services.accounts.listOrganizations();
 if (!orgs.length) throw new Error('no organization: create one with `npm run cli -- orgs create --name ...`');
 
-// The example service authenticates to Flowgate as a resource server with the introspection permission.
-const rs = await flowgate.services.clients.create(SYSTEM_ACTOR, {
-  orgId: orgs[0].id,
-  name: 'Example workflow service',
-  grantTypes: ['client_credentials'],
-  authMethod: 'client_secret_basic',
-  introspect: true,
-});
+// The example service authenticates to Flowgate as a resource server with the introspection
+// permission. Its secret is stored hashed, so a later start rotates it rather than registering again.
+const RS_NAME = 'Example workflow service';
+const existing = (await flowgate.services.clients.list(orgs[0].id)).find((c) => c.name === RS_NAME && c.introspect);
+const rs = existing
+  ? await flowgate.services.clients.rotateSecret(SYSTEM_ACTOR, orgs[0].id, existing.client_id)
+  : await flowgate.services.clients.create(SYSTEM_ACTOR, {
+      orgId: orgs[0].id,
+      name: RS_NAME,
+      grantTypes: ['client_credentials'],
+      authMethod: 'client_secret_basic',
+      introspect: true,
+    });
 const port = Number(process.env.EXAMPLE_PORT ?? 4000);
 const { app } = buildWorkflowService({ issuer: config.issuer, clientId: rs.client.client_id, clientSecret: rs.clientSecret!, rateLimit: true });
 http.createServer(app.callback()).listen(port, '127.0.0.1', () => {
