@@ -12,6 +12,7 @@ import {
   introspector,
   oidc,
   openConsentPage,
+  openLoginPage,
   parseForms,
   REDIRECT_URI,
   tokenRequest,
@@ -99,18 +100,7 @@ describe('authorization code + PKCE through the login and consent pages', () => 
   });
 
   it('login and consent forms carry a csrf field; a post without it is refused', async () => {
-    const browser = new Browser();
-    const cfg = await clientConfig(env, client);
-    const url = oidc.buildAuthorizationUrl(cfg, {
-      redirect_uri: client.redirectUri,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
-    const first = await browser.get(url);
-    const page = await browser.get(new URL(first.headers.get('location')!, env.url));
-    const html = await page.text();
-    const [login] = parseForms(html);
+    const { browser, html, form: login } = await openLoginPage(env, client);
     expect(login.fields.csrf).toMatch(/^[\w-]{20,}$/);
     expect(html).toMatch(/name="email"/);
     const bad = await browser.postForm(new URL(login.action, env.url), { email: user.email, password: user.password, csrf: 'forged' });
@@ -161,17 +151,7 @@ describe('authorization code + PKCE through the login and consent pages', () => 
   });
 
   it('wrong password on the login page: 401 page and no session', async () => {
-    const browser = new Browser();
-    const cfg = await clientConfig(env, client);
-    const url = oidc.buildAuthorizationUrl(cfg, {
-      redirect_uri: client.redirectUri,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
-    const first = await browser.get(url);
-    const page = await browser.get(new URL(first.headers.get('location')!, env.url));
-    const [login] = parseForms(await page.text());
+    const { browser, authorizeUrl: url, form: login } = await openLoginPage(env, client);
     const res = await browser.postForm(new URL(login.action, env.url), { csrf: login.fields.csrf, email: user.email, password: 'wrong password!' });
     expect(res.status).toBe(401);
     const body = await res.text();
@@ -402,16 +382,7 @@ describe('security headers and cookies', () => {
   it('login and consent pages send a strict CSP; cookies are HttpOnly and SameSite=Lax', async () => {
     const user = await createUser(env);
     const client = await createClient(env, { orgId: user.orgIds[0] });
-    const browser = new Browser();
-    const cfg = await clientConfig(env, client);
-    const url = oidc.buildAuthorizationUrl(cfg, {
-      redirect_uri: client.redirectUri,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
-    const first = await browser.get(url);
-    const login = await browser.get(new URL(first.headers.get('location')!, env.url));
+    const { browser, res: login } = await openLoginPage(env, client);
     const consent = await openConsentPage(env, { client, user, browser });
     const consentRes = await browser.get(new URL(consent.form.action.replace(/\/confirm$/, ''), env.url));
     for (const res of [login, consentRes]) {

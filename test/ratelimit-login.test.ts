@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
-import { Browser, clientConfig, createClient, createUser, oidc, parseForms, type TestClient, type TestUser } from './support/oauth.js';
+import { Browser, createClient, createUser, openLoginPage, parseForms, type TestClient, type TestUser } from './support/oauth.js';
 
 /**
  * Brute-force protection on both sign-in forms (OAuth login and dashboard): per account (short, so an
@@ -16,18 +16,8 @@ beforeAll(async () => {
 afterAll(async () => env?.close());
 
 async function oauthLoginPage(client: TestClient): Promise<{ browser: Browser; action: URL; csrf: string }> {
-  const cfg = await clientConfig(env, client);
-  const browser = new Browser();
-  const url = oidc.buildAuthorizationUrl(cfg, {
-    redirect_uri: client.redirectUri,
-    scope: 'openid',
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-    code_challenge_method: 'S256',
-  });
-  const first = await browser.get(url);
-  const page = await browser.get(new URL(first.headers.get('location')!, env.url));
-  const login = parseForms(await page.text()).find((f) => 'password' in f.fields)!;
-  return { browser, action: new URL(login.action, env.url), csrf: login.fields.csrf };
+  const { browser, form } = await openLoginPage(env, client);
+  return { browser, action: new URL(form.action, env.url), csrf: form.fields.csrf };
 }
 
 async function attempt(p: { browser: Browser; action: URL; csrf: string }, user: TestUser, password: string) {

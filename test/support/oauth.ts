@@ -359,6 +359,29 @@ export class AuthorizeError extends Error {
 }
 
 /** Runs the flow up to the consent page and returns it (for tests that post their own answer). */
+/**
+ * Starts an authorization request for `client` (openid, PKCE) and follows it to the login page:
+ * the authorization URL, the login page's response and HTML, and its login form.
+ */
+export async function openLoginPage(
+  env: TestEnv,
+  client: TestClient,
+  browser = new Browser(),
+): Promise<{ browser: Browser; authorizeUrl: URL; res: Response; html: string; form: HtmlForm }> {
+  const cfg = await clientConfig(env, client);
+  const authorizeUrl = oidc.buildAuthorizationUrl(cfg, {
+    redirect_uri: client.redirectUri,
+    scope: 'openid',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  });
+  const first = await browser.get(authorizeUrl);
+  const res = await browser.get(new URL(first.headers.get('location')!, env.url));
+  const html = await res.text();
+  const form = parseForms(html).find((f) => 'password' in f.fields)!;
+  return { browser, authorizeUrl, res, html, form };
+}
+
 export async function openConsentPage(env: TestEnv, o: Omit<AuthorizeOptions, 'decision'>): Promise<{ browser: Browser; form: HtmlForm; html: string; status: number }> {
   const config = o.config ?? (await clientConfig(env, o.client));
   const browser = o.browser ?? new Browser();
