@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import type { ZodType } from 'zod';
 import { AppError } from './errors.js';
+import { readRawBody } from './raw-body.js';
 
 declare module 'koa' {
   interface Request {
@@ -37,29 +38,19 @@ function hasBody(ctx: Context): boolean {
 }
 
 async function readBody(ctx: Context, max: number): Promise<string> {
-  const declared = Number(ctx.get('content-length') || NaN);
-  if (declared > max) throw tooLarge(max);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) {
-      // Stop reading; the connection is closed after the 413 so the rest of the upload is not read.
-      ctx.set('Connection', 'close');
-      throw tooLarge(max);
-    }
-    chunks.push(chunk);
+  let buf: Buffer;
+  try {
+    buf = await readRawBody(ctx.req, max);
+  } catch (err) {
+    // Stop reading: the connection is closed after the 413 so the rest of the upload is not read.
+    if (err instanceof AppError && err.status === 413) ctx.set('Connection', 'close');
+    throw err;
   }
-  const buf = Buffer.concat(chunks);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(buf);
   } catch {
     throw new AppError(400, 'INVALID_JSON', 'Request body is not valid UTF-8');
   }
-}
-
-function tooLarge(max: number): AppError {
-  return new AppError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds the ${max}-byte limit`, { limitBytes: max });
 }
 
 /**

@@ -1,10 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import { AppError } from './errors.js';
 
+/** The one 413 for bodies over their limit (in Flowgate's JSON shape; OAuth endpoints map it). */
+export function payloadTooLarge(limit: number): AppError {
+  return new AppError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds the ${limit}-byte limit`, { limitBytes: limit });
+}
+
 /** Reads a request body up to `limit` bytes; larger bodies fail with 413 before buffering more. */
 export async function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw new AppError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${limit} bytes`);
+  if (Number.isFinite(declared) && declared > limit) throw payloadTooLarge(limit);
   // Events rather than `for await`: the async iterator costs more than the body on small requests.
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -14,7 +19,7 @@ export async function readRawBody(req: IncomingMessage, limit: number): Promise<
       if (size > limit) {
         cleanup();
         req.resume();
-        reject(new AppError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${limit} bytes`));
+        reject(payloadTooLarge(limit));
         return;
       }
       chunks.push(chunk);
