@@ -56,12 +56,13 @@ export function buildIntrospection(
   const auth = { clients, clientKeys, kv, issuer: config.issuer, endpointUrl: config.issuer + INTROSPECTION_PATH };
   const prefix = config.apiKeys.prefix;
   const keyLength = prefix.length + 38;
+  const resolveApiKey = apiKeyVerifier ? apiKeyResolver(apiKeyVerifier, config.issuer) : undefined;
   const introspector = new Introspector({
     issuer: config.issuer,
     cache,
     // Dispatch by the deployment's prefix and exact length: opaque provider tokens never collide.
     looksLikeApiKey: (t) => t.length === keyLength && t.startsWith(prefix),
-    apiKey: apiKeyVerifier ? apiKeyResolver(apiKeyVerifier, config.issuer) : undefined,
+    apiKey: resolveApiKey,
     jwtAccessToken: jwtAccessTokenResolver(jwks, kv, config.issuer),
     serviceJwt: serviceJwtResolver(clients, clientKeys, kv, config.apiAudience),
     opaque: opaqueResolver(provider, kv, config.issuer),
@@ -84,19 +85,18 @@ export function buildIntrospection(
     issuer: config.issuer,
     apiAudience: config.apiAudience,
     signingKey: activeSigningKey(keys),
+    // The same reading of a key as introspection's: what the exchanged token may carry.
     verifyApiKey: async (raw: string) => {
-      if (!apiKeyVerifier) return null;
-      const v = await apiKeyVerifier.verify(raw);
-      if (!v.ok) return null;
-      const k = v.key;
+      const a = resolveApiKey ? await resolveApiKey(raw) : null;
+      if (!a) return null;
       return {
-        keyId: k.id,
-        orgId: k.orgId,
-        teamId: k.teamId,
-        workflowId: k.workflowId,
-        scopes: k.scopes,
-        sub: k.createdBy ?? k.id,
-        expiresAt: k.expiresAt ? Math.floor(k.expiresAt.getTime() / 1000) : undefined,
+        keyId: a.key_id!,
+        orgId: a.org_id!,
+        teamId: a.team_id ?? null,
+        workflowId: a.workflow_id ?? null,
+        scopes: (a.scope ?? '').split(' ').filter(Boolean),
+        sub: a.sub!,
+        expiresAt: a.exp,
       };
     },
   };
