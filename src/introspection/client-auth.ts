@@ -1,5 +1,6 @@
 import { jwtVerify, decodeJwt } from 'jose';
 import type { KeyValueStore } from '../storage/kv.js';
+import { parseBasicAuth } from '../http/basic-auth.js';
 import { secretMatches } from '../oauth/secrets.js';
 import { CLIENT_AUTH_SIGNING_ALGS } from '../oauth/client-auth-algs.js';
 import type { ClientDirectory, ClientRecord } from './client-directory.js';
@@ -35,11 +36,9 @@ export async function authenticateCaller(
 ): Promise<Caller> {
   let client: ClientRecord;
   if (authorization && /^Basic /i.test(authorization)) {
-    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    if (i < 0) throw new CallerAuthError('malformed Basic credentials');
-    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-    client = await secretClient(deps, safeDecode(decoded.slice(0, i)), safeDecode(decoded.slice(i + 1)), 'client_secret_basic');
+    const basic = parseBasicAuth(authorization);
+    if (!basic) throw new CallerAuthError('malformed Basic credentials');
+    client = await secretClient(deps, basic.id, basic.secret, 'client_secret_basic');
   } else if (params.get('client_assertion_type') === ASSERTION_TYPE) {
     client = await verifyAssertion(deps, params.get('client_assertion') ?? '');
   } else if (params.has('client_secret')) {
@@ -86,12 +85,4 @@ async function verifyAssertion(deps: CallerAuthDeps, assertion: string): Promise
     throw new CallerAuthError('invalid client_assertion');
   }
   return client;
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '));
-  } catch {
-    return s;
-  }
 }

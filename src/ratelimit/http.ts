@@ -1,3 +1,4 @@
+import { parseBasicAuth } from '../http/basic-auth.js';
 import type { Context, Next } from 'koa';
 import { decodeJwt } from 'jose';
 import { AppError } from '../http/errors.js';
@@ -41,17 +42,8 @@ export async function managementHeaders(ctx: Context, next: Next): Promise<void>
 
 /** The client a token request is for (RFC 6749 §2.3.1 Basic, client_id, or a client assertion's iss). */
 export function tokenClientId(authorization: string | undefined, params: URLSearchParams): string | undefined {
-  if (authorization?.startsWith('Basic ')) {
-    const decoded = Buffer.from(authorization.slice(6), 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    if (i > 0) {
-      try {
-        return decodeURIComponent(decoded.slice(0, i).replace(/\+/g, ' '));
-      } catch {
-        return undefined;
-      }
-    }
-  }
+  const basic = parseBasicAuth(authorization);
+  if (basic?.id) return basic.id;
   const id = params.get('client_id');
   if (id) return id;
   const assertion = params.get('client_assertion');
