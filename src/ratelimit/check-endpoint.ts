@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { readRawBody } from '../http/raw-body.js';
+import { readForm, sendOAuth, sendOAuthError } from '../oauth/form-endpoint.js';
 import { authenticateCaller, CallerAuthError, type CallerAuthDeps } from '../introspection/client-auth.js';
 import { rateLimitView } from './introspection.js';
 import type { RateLimitService } from './service.js';
@@ -15,14 +15,13 @@ import type { RateLimitService } from './service.js';
 export function rateLimitCheckEndpoint(path: string, auth: CallerAuthDeps, limits: RateLimitService) {
   return async (ctx: Context, next: Next) => {
     if (ctx.path !== path) return next();
-    const fail = (status: number, error: string, description: string) => {
-      ctx.status = status;
-      ctx.body = { error, error_description: description };
-    };
+    const fail = (status: number, error: string, description: string) => sendOAuthError(ctx, status, error, description);
     if (ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded')) {
       return fail(400, 'invalid_request', 'POST an application/x-www-form-urlencoded body');
     }
-    const params = new URLSearchParams((await readRawBody(ctx.req, 4096)).toString('utf8'));
+    const raw = await readForm(ctx, 4096);
+    if (raw === undefined) return;
+    const params = new URLSearchParams(raw);
     let caller;
     try {
       caller = await authenticateCaller(auth, ctx.get('authorization') || undefined, params);
@@ -37,7 +36,6 @@ export function rateLimitCheckEndpoint(path: string, auth: CallerAuthDeps, limit
     }
     // Per IP for webhook ingestion; otherwise the key names the subject within the caller's org.
     const d = await limits.checkCredential({ orgId: caller.orgId, clientId: `${caller.clientId}:${key}` }, category, { ip: key });
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { ratelimit: d ? rateLimitView(d) : null };
+    sendOAuth(ctx, 200, { ratelimit: d ? rateLimitView(d) : null });
   };
 }
