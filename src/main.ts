@@ -4,7 +4,7 @@ import { loadConfig, ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './http/logger.js';
 import { startServer, type RunningServer } from './server.js';
-import { buildServices, type Services } from './services.js';
+import { buildServices, type Services } from './compose/services.js';
 import { seedDevelopmentData, type DevSeed } from './dev-seed.js';
 
 /** Workers that die this often within a minute mean a crash loop: stop instead of forking forever. */

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
-import { buildApp } from './app.js';
-import { buildServices, type Services } from './services.js';
+import { buildApp } from './compose/app.js';
+import { buildServices, type Services } from './compose/services.js';
 import { sweepExpiredArtifacts } from './oauth/adapter.js';
 
 export interface RunningServer {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { startTestServer, type TestEnv } from './support/server.js';
-import type { Services } from '../src/services.js';
+import type { Services } from '../src/compose/services.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
 import { OrganizationEntity } from '../src/accounts/entities.js';
 import type { Principal } from '../src/auth/principal.js';

@@ -3,7 +3,7 @@ import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { startTestServer, type TestEnv } from './support/server.js';
 import type { RunningServer } from '../src/server.js';
-import type { Services } from '../src/services.js';
+import type { Services } from '../src/compose/services.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
 import { generateApiKey } from '../src/apikeys/format.js';
 

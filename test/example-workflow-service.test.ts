@@ -53,7 +53,7 @@ beforeAll(async () => {
   // Enterprise: no key cap, this file creates many keys.
   orgA = (await env.server.services.accounts.createOrganization(CLI_ACTOR, { name: 'Org A', plan: 'enterprise' })).id;
   orgB = await createOrg(env);
-  const rs = await createClient(env, { orgId: orgA, grantTypes: ['client_credentials'], redirectUris: [], introspect: true });
+  const rs = await createClient(env, { orgId: null, grantTypes: ['client_credentials'], redirectUris: [], introspect: true });
   // A short SDK cache keeps revocation tests quick; the default is 1 s.
   const { app } = buildWorkflowService({ issuer: env.url, clientId: rs.clientId, clientSecret: rs.clientSecret!, cacheTtlMs: 200 });
   svcServer = http.createServer(app.callback());

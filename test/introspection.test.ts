@@ -133,7 +133,18 @@ describe('API keys', () => {
     expect((await introspect(flipped)).body).toEqual({ active: false });
     expect((await introspect('sk-' + 'x'.repeat(38))).body).toEqual({ active: false });
     await env.server.services.apiKeys.revoke({ actor: CLI_ACTOR }, apiKey.id);
-    expect((await introspect(key)).body).toEqual({ active: false });
+    // The organization's own resource server learns why; anyone else gets exactly {active:false}.
+    expect((await introspect(key)).body).toEqual({ active: false, inactive_reason: 'revoked' });
+    const stranger = await createClient(env, { grantTypes: ['client_credentials'], redirectUris: [], introspect: true });
+    expect((await introspect(key, basicAuth(stranger.clientId, stranger.clientSecret!))).body).toEqual({ active: false });
+  });
+
+  it('tells the organization\'s resource server that a key expired, and when', async () => {
+    const expiresAt = new Date(Date.now() + 1500);
+    const { key } = await createKey({ preset: 'read_only', expires_at: expiresAt.toISOString() });
+    expect((await introspect(key)).body.active).toBe(true);
+    await new Promise((r) => setTimeout(r, 1600));
+    expect((await introspect(key)).body).toEqual({ active: false, inactive_reason: 'expired', expired_at: expect.any(String) });
   });
 
   it('sees a revocation made on another instance within one second', async () => {
@@ -148,7 +159,7 @@ describe('API keys', () => {
       if (!answer.active) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(answer).toEqual({ active: false });
+    expect(answer).toEqual({ active: false, inactive_reason: 'revoked' });
   });
 
   it('token exchange (RFC 8693): an API key buys a short-lived JWT with the same or narrower scopes', async () => {
@@ -163,7 +174,8 @@ describe('API keys', () => {
     const wider = await tokenRequest(env, { grant_type: TOKEN_EXCHANGE, subject_token: key, subject_token_type: API_KEY_TOKEN_TYPE, scope: 'workflows:write' });
     expect(wider).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
     const bad = await tokenRequest(env, { grant_type: TOKEN_EXCHANGE, subject_token: key.slice(0, -1) + (key.endsWith('x') ? 'y' : 'x'), subject_token_type: API_KEY_TOKEN_TYPE });
-    expect(bad).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    // RFC 8693 §2.2.2: an invalid subject token is an invalid_request.
+    expect(bad).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
   });
 });
 
@@ -305,11 +317,17 @@ describe('server-to-server JWTs', () => {
     expect(wide).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
   });
 
-  it('a client of another organization is answered with its own org_id, never the caller\'s', async () => {
+  it('an organization\'s resource server sees only its organization\'s credentials; a platform-wide one sees all', async () => {
     const otherOrg = await createOrg(env);
     const foreign = await createClient(env, { orgId: otherOrg, grantTypes: ['client_credentials'], redirectUris: [], authMethod: 'private_key_jwt', scope: 'workflows:read' });
-    const r = await introspect(await serviceJwt(foreign, { scope: 'workflows:read' }));
-    expect(r.body).toMatchObject({ active: true, org_id: otherOrg });
+    const jwt = await serviceJwt(foreign, { scope: 'workflows:read' });
+    const { key } = await createKey({ preset: 'read_only' }, otherOrg);
+    expect((await introspect(jwt)).body).toEqual({ active: false });
+    expect((await introspect(key)).body).toEqual({ active: false });
+    const platform = await createClient(env, { orgId: null, grantTypes: ['client_credentials'], redirectUris: [], introspect: true });
+    const asPlatform = basicAuth(platform.clientId, platform.clientSecret!);
+    expect((await introspect(jwt, asPlatform)).body).toMatchObject({ active: true, org_id: otherOrg });
+    expect((await introspect(key, asPlatform)).body).toMatchObject({ active: true, org_id: otherOrg });
   });
 });
 

@@ -220,14 +220,14 @@ describe('public clients (token_endpoint_auth_method none) need PKCE', () => {
   });
 
   it('completes the code flow with PKCE and no secret', async () => {
-    const user = await createUser(env, { orgIds: [pub.orgId] });
+    const user = await createUser(env, { orgIds: [pub.orgId!] });
     const r = await authorize(env, { client: pub, user, scope: 'openid email' });
     expect(r.tokens!.claims()!.sub).toBe(user.id);
     expect(pub.clientSecret).toBeUndefined();
   });
 
   it('refuses an authorization request without code_challenge', async () => {
-    const user = await createUser(env, { orgIds: [pub.orgId] });
+    const user = await createUser(env, { orgIds: [pub.orgId!] });
     const r = await authorize(env, { client: pub, user, noPkce: true });
     expect(r.callbackUrl.origin + r.callbackUrl.pathname).toBe(REDIRECT_URI);
     expect(r.callbackUrl.searchParams.get('error')).toBe('invalid_request');

@@ -72,7 +72,9 @@ describe('exactness with a controlled clock (sliding log)', () => {
   it('takes defaults from the plan, lets the organization and then the key override them; hourly style works', async () => {
     const other = await createOrg(env);
     const k = await createKey(env, other);
-    const read = async (token: string) => (await introspect(env, rs, token, { ratelimit_category: 'read' })).body.ratelimit;
+    // A platform-wide resource server: it sees every organization's keys.
+    const platform = await createClient(env, { orgId: null, grantTypes: ['client_credentials'], redirectUris: [], introspect: true });
+    const read = async (token: string) => (await introspect(env, platform, token, { ratelimit_category: 'read' })).body.ratelimit;
     expect(await read(k.key)).toMatchObject({ limit: 1000, window: 60 }); // free plan, seed 002
     await limits().policies.setOrgLimits(other, { all: { limit: 1000, window: '1h' } }); // seed 003
     expect(await read(k.key)).toMatchObject({ policy: 'read', limit: 1000, window: 3600 });

@@ -11,7 +11,6 @@ import { ApiKeyEntity, type ApiKey } from './entities.js';
 import { displayKey, generateApiKey, maskedKey, parseApiKey } from './format.js';
 import { hashApiKey } from './hash.js';
 import { API_KEY_SCOPES, normalizeScopes, PRESET_NAMES, PRESETS } from './presets.js';
-import type { ApiKeyVerifier } from './verify.js';
 import type { LastUsedTracker } from './last-used.js';
 
 export const MAX_GRACE_SECONDS = 30 * 86400;
@@ -77,33 +76,23 @@ export interface ApiKeyView {
   rate_limit: Record<string, unknown> | null;
 }
 
+/** Drops a key's cached verifications (and what derives from them) on every instance. */
+export interface KeyInvalidator {
+  invalidate(keyId: string): Promise<void>;
+}
+
 export class ApiKeysService {
   constructor(
     private readonly ds: DataSource,
     private readonly config: Config,
     private readonly audit: AuditLog,
     private readonly accounts: AccountsService,
-    private readonly verifier: ApiKeyVerifier,
+    private readonly verifier: KeyInvalidator,
     private readonly lastUsed: LastUsedTracker,
   ) {}
 
   private repo(m: EntityManager = this.ds.manager) {
     return m.getRepository(ApiKeyEntity);
-  }
-
-  /**
-   * A member's role changed or the member left: their keys act for them, so every instance drops the
-   * cached verification of those keys at once (a removed member's keys are then refused).
-   */
-  async creatorChanged(orgId: string, userId: string): Promise<void> {
-    const rows = await this.repo().find({ select: { id: true }, where: { orgId, createdBy: userId } });
-    for (const r of rows) await this.verifier.invalidate(r.id);
-  }
-
-  /** The organization's settings changed (e.g. the api-key query setting, which verifications carry). */
-  async organizationChanged(orgId: string): Promise<void> {
-    const rows = await this.repo().find({ select: { id: true }, where: { orgId } });
-    for (const r of rows) await this.verifier.invalidate(r.id);
   }
 
   /** Issues a key. The full key is in the answer once and never again. */

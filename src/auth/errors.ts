@@ -1,5 +1,4 @@
 import { AppError } from '../http/errors.js';
-import type { ApiKeyVerification } from '../apikeys/verify.js';
 
 // The seeds' authentication errors (000, 003, 004), in Flowgate's one JSON shape.
 
@@ -23,8 +22,3 @@ export const authErrors = {
   notMember: () => new AppError(403, 'FORBIDDEN', 'You are not a member of this organization'),
   notAdmin: () => new AppError(403, 'FORBIDDEN', 'Only owners and admins of the organization may do this'),
 };
-
-/** The error for a failed API-key verification. */
-export function apiKeyError(v: Exclude<ApiKeyVerification, { ok: true }>): AppError {
-  return v.code === 'EXPIRED_API_KEY' ? authErrors.expiredKey(v.keyId, v.expiredAt) : authErrors.invalidKey(v.reason === 'malformed' || v.reason === 'unknown' ? undefined : v.keyId);
-}

@@ -7,7 +7,8 @@ export type PrincipalKind = 'api_key' | 'access_token' | 'session';
 /**
  * Who is calling Flowgate's own API, resolved from one credential. Never carries a secret.
  * - api_key: `keyId`; `userId` is the key's creator (absent for keys made by the CLI, which act as
- *   organization admins within their scopes); `role` is the creator's current role.
+ *   organization admins within their scopes); `role` is the creator's current role. A token
+ *   exchanged from a key is that key (`exchanged: true`), with the scopes it was issued with.
  * - access_token: `userId` + `role` for tokens issued to a user, `clientId` alone (role admin) for
  *   client-credentials tokens of the organization's own clients.
  * - session: a signed-in dashboard user (resolver added by the dashboard).
@@ -27,6 +28,8 @@ export interface Principal {
   source?: CredentialSource;
   /** Per-key rate-limit override (api_key only); null = plan defaults. */
   rateLimit?: Record<string, unknown> | null;
+  /** api_key only: presented as a token exchanged from the key (RFC 8693), which acts as the key. */
+  exchanged?: boolean;
 }
 
 /** A request as principal resolution sees it: plain data, no Koa (services never import Koa). */
@@ -68,5 +71,6 @@ export function principalView(p: Principal) {
     workflow_id: p.workflowId ?? null,
     expires_at: p.expiresAt ? p.expiresAt.toISOString() : null,
     credential_source: p.source ?? null,
+    exchanged: p.exchanged ?? false,
   };
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Services } from '../services.js';
+import type { Services } from '../compose/services.js';
 import { CLI_ACTOR } from '../audit/service.js';
 import { rotateKeys, readKeys, ensureKeys, publicView } from '../oauth/signing-keys.js';
 import type { Role } from '../accounts/entities.js';
@@ -32,6 +32,7 @@ export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: bo
   'jwks-uri': { type: 'string' },
   scope: { type: 'string' },
   introspect: { type: 'boolean' },
+  platform: { type: 'boolean' },
   url: { type: 'string' },
   event: { type: 'string', multiple: true },
   description: { type: 'string' },
@@ -68,7 +69,8 @@ export const COMMANDS: Record<string, Command> = {
   'clients create': async (s, { values, json }) => {
     const jwks = values['jwks-file'] ? JSON.parse(readFileSync(values['jwks-file'], 'utf8')) : undefined;
     const { client, clientSecret } = await s.clients.create(CLI_ACTOR, {
-      orgId: required(values, 'org'),
+      // --platform: a resource server of the platform's own services, which sees every organization.
+      orgId: values.platform ? null : required(values, 'org'),
       name: required(values, 'name'),
       redirectUris: values['redirect-uri'] ?? [],
       grantTypes: values['grant-type'],

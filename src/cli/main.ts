@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from '../config/load.js';
 import { createLogger } from '../http/logger.js';
-import { buildServices } from '../services.js';
+import { buildServices } from '../compose/services.js';
 import { AppError } from '../http/errors.js';
 import { openDatabase } from '../storage/datasource.js';
 import { AuditLog, CLI_ACTOR } from '../audit/service.js';
@@ -18,6 +18,8 @@ const USAGE = `usage: flowgate <command> [options] [--json]
   users create --email E --password P --org ID [--role owner|admin|member] [--team ID]
   clients create --org ID --name N [--redirect-uri U]... [--grant-type G]... [--auth-method M]
                  [--jwks-file F | --jwks-uri U] [--scope "S"] [--introspect]
+  clients create --platform --name N --introspect [--grant-type client_credentials] ...
+                 (a resource server of the platform's services: introspects every organization)
   clients list --org ID
   keys generate | keys rotate | keys list
   webhooks create --org ID --url U [--event E]... [--description D]     webhooks list --org ID

@@ -37,6 +37,7 @@ const ENV_NAMES: Record<string, string> = {
   'rateLimits.enabled': 'RATE_LIMIT_ENABLED',
   'rateLimits.failMode': 'RATE_LIMIT_FAIL_MODE',
   'rateLimits.timeoutMs': 'RATE_LIMIT_TIMEOUT_MS',
+  'caches.ttlMs': 'CACHE_TTL_MS',
   seedDevData: 'SEED_DEV_DATA',
   workers: 'WORKERS',
 };
@@ -126,6 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
       scannerPublicKeys: jsonObject(env.SECRET_SCANNER_PUBLIC_KEYS) ?? {},
     },
     rateLimits: rateLimitsFrom(defaults.rateLimits, env),
+    caches: { ...defaults.caches, ...(nonEmpty(env.CACHE_TTL_MS) && { ttlMs: env.CACHE_TTL_MS }) },
     seedDevData: bool(env.SEED_DEV_DATA) ?? !production,
     workers: nonEmpty(env.WORKERS) ?? 1,
   };

@@ -89,6 +89,16 @@ export const configSchema = z.object({
     loginIp: rateLimitSchema,
     loginAccount: rateLimitSchema,
   }),
+  /**
+   * In-process caches (credentials, clients, memberships, key rows). Changes reach every instance
+   * through the invalidation channel in milliseconds; `ttlMs` is the one staleness bound that holds
+   * even when no message arrives at all.
+   */
+  caches: z.object({
+    ttlMs: positiveInt.max(300_000, 'at most 300000 (5 minutes): it bounds how stale a revocation can be without pub/sub'),
+    negativeTtlMs: positiveInt.max(300_000),
+    maxEntries: positiveInt.min(100),
+  }),
   seedDevData: z.boolean(),
   /** Processes serving the port (node:cluster); >1 needs PostgreSQL and Redis (shared state). */
   workers: z.coerce.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64'),

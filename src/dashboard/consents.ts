@@ -1,10 +1,10 @@
-import type { DataSource } from 'typeorm';
+import { IsNull, type DataSource } from 'typeorm';
 import type { Actor, AuditLog } from '../audit/service.js';
 import { errors } from '../http/errors.js';
 import { OAuthConsentEntity } from '../oauth/entities.js';
 import type { Provider } from '../oauth/provider.js';
-import type { KeyValueStore } from '../storage/kv.js';
-import { CREDENTIALS_REVOKED } from '../introspection/answer-cache.js';
+import { grantTag } from '../oauth/grant-tag.js';
+import { tags, type Invalidation } from '../storage/invalidation.js';
 
 export interface AuthorizedAppView {
   grantId: string;
@@ -17,18 +17,24 @@ export interface AuthorizedAppView {
 }
 
 /**
- * "Authorized Apps": the grants a user gave to OAuth clients (oauth_consents rows), and ending one.
- * Revoking destroys the provider's Grant and every token and code issued from it (as oidc-provider's
- * own revocation helper does), so refresh tokens stop at once and opaque access tokens introspect
- * inactive. JWT access tokens carry no grant link and stay valid until they expire (minutes).
+ * "Authorized Apps": the grants users gave to OAuth clients (oauth_consents rows), and ending them.
+ * Ending a grant destroys the provider's Grant and every token and code issued from it (as
+ * oidc-provider's own revocation helper does): refresh tokens stop at once, opaque access tokens are
+ * deleted, JWT access tokens are denied by the grant's tag, and every instance drops what it cached.
+ * A user ends their own; removing a member ends theirs in that organization; deleting a client ends
+ * all of its.
  */
 export class ConsentsService {
   constructor(
     private readonly ds: DataSource,
     private readonly provider: Provider,
     private readonly audit: AuditLog,
-    private readonly kv: KeyValueStore,
+    private readonly invalidation: Invalidation,
   ) {}
+
+  private get repo() {
+    return this.ds.getRepository(OAuthConsentEntity);
+  }
 
   async listForUser(userId: string): Promise<AuthorizedAppView[]> {
     const rows: Array<Omit<AuthorizedAppView, 'scopes'> & { scope: string }> = await this.ds.query(
@@ -46,18 +52,42 @@ export class ConsentsService {
 
   /** Ends one of the user's grants. Only the user who consented may revoke it (404 otherwise). */
   async revoke(actor: Actor, userId: string, grantId: string): Promise<void> {
-    const repo = this.ds.getRepository(OAuthConsentEntity);
-    const consent = typeof grantId === 'string' && grantId.length <= 200 ? await repo.findOneBy({ grantId }) : null;
+    const consent = typeof grantId === 'string' && grantId.length <= 200 ? await this.repo.findOneBy({ grantId }) : null;
     if (!consent || consent.userId !== userId || consent.revokedAt) throw errors.notFound('Authorized app not found');
+    await this.end(actor, consent, 'consent.revoked');
+  }
+
+  /** A member left the organization: every grant they gave for it ends. */
+  async endForMember(actor: Actor, orgId: string, userId: string): Promise<number> {
+    const consents = await this.repo.findBy({ orgId, userId, revokedAt: IsNull() });
+    for (const c of consents) await this.end(actor, c, 'consent.revoked');
+    return consents.length;
+  }
+
+  /** A client was deleted: every grant given to it ends. */
+  async endForClient(actor: Actor, clientId: string): Promise<number> {
+    const consents = await this.repo.findBy({ clientId, revokedAt: IsNull() });
+    for (const c of consents) await this.end(actor, c, 'consent.revoked');
+    return consents.length;
+  }
+
+  /** A grant the provider revoked itself (refresh-token reuse): mark its consent ended; returns it. */
+  async markRevoked(grantId: string): Promise<{ orgId: string; userId: string } | null> {
+    const consent = await this.repo.findOneBy({ grantId });
+    await this.repo.update({ grantId }, { revokedAt: new Date() });
+    return consent;
+  }
+
+  private async end(actor: Actor, consent: { grantId: string; orgId: string; clientId: string; scope: string }, action: string): Promise<void> {
+    const { grantId } = consent;
     const p = this.provider;
     await Promise.all([p.AccessToken, p.RefreshToken, p.AuthorizationCode].map((model) => model.revokeByGrantId(grantId)));
     const grant = await p.Grant.find(grantId);
     if (grant) await grant.destroy();
     await this.ds.transaction(async (m) => {
       await m.getRepository(OAuthConsentEntity).update({ grantId }, { revokedAt: new Date() });
-      await this.audit.record(actor, { orgId: consent.orgId, action: 'consent.revoked', targetType: 'oauth_client', targetId: consent.clientId, details: { grant_id: grantId, scope: consent.scope } }, m);
+      await this.audit.record(actor, { orgId: consent.orgId, action, targetType: 'oauth_client', targetId: consent.clientId, details: { grant_id: grantId, scope: consent.scope } }, m);
     });
-    // Cached introspection answers for this grant's tokens must go on every instance.
-    await this.kv.publish(CREDENTIALS_REVOKED, 'consent').catch(() => {});
+    await this.invalidation.publish(tags.grant(grantTag(grantId)));
   }
 }

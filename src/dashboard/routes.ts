@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import { randomBytes } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { Services } from '../services.js';
+import type { Services } from '../compose/services.js';
 import { AppError } from '../http/errors.js';
 import { checkCsrf, csrfToken } from '../http/csrf.js';
 import type { Principal } from '../auth/principal.js';
@@ -737,7 +737,7 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
  * `X-CSRF-Token`: a cross-site page cannot set that header, so the cookie alone never authorizes.
  * The organization is `X-Org-Id` or the user's first one.
  */
-export function sessionResolver(s: Services, sessions: SessionStore) {
+export function sessionResolver(s: Pick<Services, 'config' | 'accounts'>, sessions: SessionStore) {
   const secret = s.config.cookieSecrets[0];
   return async (req: { headers: Record<string, string | string[] | undefined>; cookies?: { get(name: string, opts?: { signed?: boolean }): string | undefined } }): Promise<Principal | undefined> => {
     const id = req.cookies?.get(SESSION_COOKIE, { signed: false });

@@ -8,6 +8,8 @@ export type CredentialSource = 'authorization' | 'x-api-key' | 'query';
 export interface PresentedCredential {
   value: string;
   source: CredentialSource;
+  /** The credential (also) came in the URL's query string, where an organization may refuse keys. */
+  inQuery: boolean;
 }
 
 export interface CredentialRequest {
@@ -32,7 +34,7 @@ function single(v: string | string[] | undefined): string | undefined {
  * the caller: they are client authentication, not a credential.
  */
 export function parseCredential(req: CredentialRequest, opts: { allowQuery?: boolean } = {}): PresentedCredential | undefined {
-  const found: PresentedCredential[] = [];
+  const found: Omit<PresentedCredential, 'inQuery'>[] = [];
   const auth = single(req.headers.authorization);
   if (auth !== undefined && auth !== '') {
     const m = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(auth);
@@ -49,5 +51,5 @@ export function parseCredential(req: CredentialRequest, opts: { allowQuery?: boo
   if (found.some((f) => f.value === '\u0000multiple' || f.value !== found[0].value)) {
     throw new CredentialParseError('MULTIPLE_CREDENTIALS', 'More than one credential was presented; send exactly one');
   }
-  return found[0];
+  return { ...found[0], inQuery: found.some((f) => f.source === 'query') };
 }

@@ -20,6 +20,9 @@ export const DURABLE_MODELS = new Set(['Grant', 'Session', 'RefreshToken', 'Regi
 
 const epoch = () => Math.floor(Date.now() / 1000);
 
+/** Where the key-value adapter keeps an artifact (introspection reads access tokens straight from here). */
+export const artifactKey = (model: string, id: string) => `oidc:${model}:${id}`;
+
 class KeyValueAdapter implements Adapter {
   constructor(
     private readonly name: string,
@@ -29,7 +32,7 @@ class KeyValueAdapter implements Adapter {
   ) {}
 
   private key(id: string) {
-    return `oidc:${this.name}:${id}`;
+    return artifactKey(this.name, id);
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {

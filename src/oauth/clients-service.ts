@@ -20,7 +20,8 @@ export const GRANT_TYPES = [
 
 export const createClientInput = z
   .object({
-    orgId: z.string(),
+    /** null: a platform-wide resource server (operators only, through the CLI): introspection only. */
+    orgId: z.string().nullable(),
     name: z.string().trim().min(1, 'name is required').max(200),
     redirectUris: z.array(z.url()).default([]),
     grantTypes: z.array(z.enum(GRANT_TYPES)).default(['authorization_code', 'refresh_token']),
@@ -31,6 +32,9 @@ export const createClientInput = z
     introspect: z.boolean().default(false),
   })
   .superRefine((v, ctx) => {
+    if (v.orgId === null && (!v.introspect || v.grantTypes.some((g) => g !== 'client_credentials'))) {
+      ctx.addIssue({ code: 'custom', path: ['orgId'], message: 'a platform-wide client is a resource server: introspection, and at most client_credentials' });
+    }
     if (v.authMethod === 'private_key_jwt' && !v.jwks && !v.jwksUri) {
       ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'private_key_jwt needs --jwks-file or --jwks-uri' });
     }
@@ -63,7 +67,7 @@ export type UpdateClientInput = z.input<typeof updateClientInput>;
 
 export interface ClientView {
   client_id: string;
-  org_id: string;
+  org_id: string | null;
   name: string;
   redirect_uris: string[];
   grant_types: string[];
@@ -99,6 +103,8 @@ export class ClientsService {
     private readonly validateMetadata: MetadataValidator,
     /** Told after a change, so every instance's client caches drop the client. */
     private readonly rows?: ClientRows,
+    /** Told after a deletion: the client's grants and tokens end (oauth/consents.ts). */
+    private readonly onDeleted?: (actor: Actor, orgId: string, clientId: string) => Promise<void>,
   ) {}
 
   async create(actor: Actor, raw: CreateClientInput): Promise<{ client: ClientView; clientSecret?: string }> {
@@ -108,7 +114,7 @@ export class ClientsService {
       throw errors.validation(issue.message, { field: issue.path.join('.') });
     }
     const input = parsed.data;
-    await this.accounts.getOrganization(input.orgId);
+    if (input.orgId !== null) await this.accounts.getOrganization(input.orgId);
     const clientId = `fgc_${randomBytes(12).toString('base64url')}`;
     const needsSecret = input.authMethod === 'client_secret_basic' || input.authMethod === 'client_secret_post';
     const secret = needsSecret ? newClientSecret() : undefined;
@@ -195,7 +201,7 @@ export class ClientsService {
       await m.getRepository(OAuthClientEntity).update({ clientId }, { name: next.name, metadata: next.metadata, introspect: next.introspect, updatedAt: next.updatedAt });
       await this.audit.record(actor, { orgId, action: 'oauth_client.updated', targetType: 'oauth_client', targetId: clientId, details: { name: next.name, changed } }, m);
     });
-    await this.changed();
+    await this.changed(clientId);
     return clientView(next);
   }
 
@@ -208,7 +214,7 @@ export class ClientsService {
       await m.getRepository(OAuthClientEntity).update({ clientId }, { secretHash: hashClientSecret(secret), updatedAt: new Date() });
       await this.audit.record(actor, { orgId, action: 'oauth_client.secret_rotated', targetType: 'oauth_client', targetId: clientId, details: { name: row.name } }, m);
     });
-    await this.changed();
+    await this.changed(clientId);
     return { client: clientView(row), clientSecret: secret };
   }
 
@@ -219,11 +225,12 @@ export class ClientsService {
       await m.getRepository(OAuthClientEntity).delete({ clientId });
       await this.audit.record(actor, { orgId, action: 'oauth_client.deleted', targetType: 'oauth_client', targetId: clientId, details: { name: row.name } }, m);
     });
-    await this.changed();
+    await this.changed(clientId);
+    await this.onDeleted?.(actor, orgId, clientId);
   }
 
-  private async changed(): Promise<void> {
-    await this.rows?.changed();
+  private async changed(clientId: string): Promise<void> {
+    await this.rows?.changed(clientId);
   }
 }
 

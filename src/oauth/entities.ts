@@ -3,7 +3,8 @@ import { EntitySchema } from 'typeorm';
 /** A registered OAuth client. PostgreSQL: clients are configuration and must never vanish. */
 export interface OAuthClient {
   clientId: string;
-  orgId: string;
+  /** null: a platform-wide client registered by an operator (a resource server of every organization). */
+  orgId: string | null;
   name: string;
   /** oidc-provider client metadata, without the secret. */
   metadata: Record<string, any>;
@@ -20,7 +21,7 @@ export const OAuthClientEntity = new EntitySchema<OAuthClient>({
   tableName: 'oauth_clients',
   columns: {
     clientId: { type: 'text', primary: true, name: 'client_id' },
-    orgId: { type: 'uuid', name: 'org_id' },
+    orgId: { type: 'uuid', name: 'org_id', nullable: true },
     name: { type: 'text' },
     metadata: { type: 'jsonb' },
     secretHash: { type: 'text', name: 'secret_hash', nullable: true },

@@ -8,10 +8,10 @@ import type { AccountsService } from '../accounts/service.js';
 import { adapterFactory } from './adapter.js';
 import { OAuthConsentEntity } from './entities.js';
 import { providerJwks, type StoredKey } from './signing-keys.js';
-import { secretMatches } from './secrets.js';
+import { assertCheckedProviderVersion, compareHashedClientSecrets } from './provider-gateway.js';
+import { livesTooLong } from '../credentials/service-jwt.js';
 import { OIDC_SCOPES, RESOURCE_SCOPES } from './scopes.js';
 import type { Renderer } from '../http/render.js';
-import type { AuditLog } from '../audit/service.js';
 import type { ClientRows } from './client-rows.js';
 import { registerJwtBearerGrant } from './grants/jwt-bearer.js';
 import { CLIENT_AUTH_SIGNING_ALGS } from './client-auth-algs.js';
@@ -27,8 +27,6 @@ export interface ProviderDeps {
   render: Renderer;
   /** Cached client rows shared with introspection. */
   clientRows: ClientRows;
-  /** Records security events (refresh-token reuse). */
-  audit?: AuditLog;
 }
 
 export type { Provider, KoaContextWithOIDC };
@@ -37,6 +35,7 @@ export { oidcErrors };
 export { CLIENT_AUTH_SIGNING_ALGS };
 
 export function createProvider(deps: ProviderDeps): Provider {
+  assertCheckedProviderVersion();
   const { config, ds, kv, accounts, keys, logger } = deps;
   const secure = config.issuer.startsWith('https://');
   const consents = () => ds.getRepository(OAuthConsentEntity);
@@ -72,6 +71,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       clientAuthSigningAlgValues: CLIENT_AUTH_SIGNING_ALGS as any,
       idTokenSigningAlgValues: ['ES256', 'RS256'],
       userinfoSigningAlgValues: ['ES256', 'RS256'],
+      // RFC 9701 answers from Flowgate's introspection endpoint (RS256 is the default, §6).
+      introspectionSigningAlgValues: ['RS256', 'ES256'],
+    },
+    // RFC 7523 §3: the same lifetime cap for client assertions at every endpoint (ours: endpoints/client-auth.ts).
+    assertJwtClientAuthClaimsAndHeader: async (_ctx, claims) => {
+      if (livesTooLong(claims)) throw new oidcErrors.InvalidClientAuth('client_assertion must expire within an hour of its issue');
     },
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
@@ -119,6 +124,9 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
       userinfo: { enabled: true },
+      // Introspection is served by Flowgate (endpoints/introspection.ts); this only announces the
+      // RFC 9701 signed answers in discovery and accepts the client metadata that asks for them.
+      jwtIntrospection: { enabled: true },
       clientCredentials: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -188,45 +196,11 @@ export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
 
-  // Client secrets are stored as SHA-256 hashes (oauth_clients.secret_hash) and handed to the
-  // provider as such; compare the hash of what was presented, in constant time.
-  (provider.Client.prototype as any).compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
-    return typeof actual === 'string' && !!this.clientSecret && secretMatches(actual, this.clientSecret);
-  };
-
-  // RFC 6749 §5.2: a client using a grant type it is not registered for gets unauthorized_client;
-  // oidc-provider 9 answers invalid_request (lib/actions/token.js allowedGrantTypeCheck).
-  provider.use(async (ctx, next) => {
-    await next();
-    const body = ctx.body as { error?: string; error_description?: string } | undefined;
-    if (ctx.path === '/token' && body?.error === 'invalid_request' && body.error_description === 'requested grant type is not allowed for this client') {
-      body.error = 'unauthorized_client';
-    }
-  });
+  compareHashedClientSecrets(provider);
 
   registerJwtBearerGrant(provider);
 
   provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server_error'));
-  provider.on('grant.revoked', (ctx, grantId) => {
-    void (async () => {
-      const consent = await consents().findOneBy({ grantId });
-      await consents().update({ grantId }, { revokedAt: new Date() });
-      // oidc-provider revokes the whole grant when a rotated-away refresh token comes back
-      // (RFC 6749 §10.4, OAuth 2.1 §4.3.1): someone holds a stolen token. Tell the organization.
-      if (deps.audit && ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token') {
-        await deps.audit.record(
-          { type: 'client', id: ctx.oidc.client?.clientId ?? null, ip: ctx.ip },
-          {
-            orgId: consent?.orgId ?? null,
-            action: 'security.refresh_token_reused',
-            targetType: 'grant',
-            targetId: grantId,
-            details: { client_id: ctx.oidc.client?.clientId, user_id: consent?.userId ?? null },
-          },
-        );
-      }
-    })().catch((err) => logger.error({ err }, 'could not record a grant revocation'));
-  });
   return provider;
 }
 

@@ -2,7 +2,7 @@ import { parseBasicAuth } from '../http/basic-auth.js';
 import type { Context, Next } from 'koa';
 import { decodeJwt } from 'jose';
 import { AppError } from '../http/errors.js';
-import type { AuthService } from '../auth/service.js';
+import type { ResolvedHook } from '../auth/service.js';
 import { normalizeEmail } from '../accounts/email.js';
 import type { Principal } from '../auth/principal.js';
 import { limitedMessage, rateLimitHeaders } from './headers.js';
@@ -13,11 +13,11 @@ const decisions = new WeakMap<Principal, Checked>();
 /**
  * The management API's limit, per credential, applied where principals are resolved: every route
  * that authenticates (src/auth/middleware.ts authenticate()) goes through AuthService.resolve, so
- * its onResolved hook covers them all, including routers added later. A limited caller gets 429
+ * this hook (given to AuthService by the composition root) covers them all, including routers added later. A limited caller gets 429
  * RATE_LIMITED in the one JSON shape with Retry-After; the decision is kept for managementHeaders().
  */
-export function limitManagementApi(auth: AuthService, limits: RateLimitService): void {
-  auth.onResolved(async (p) => {
+export function limitManagementApi(limits: RateLimitService): ResolvedHook {
+  return async (p) => {
     const subject = subjectKey({ credentialType: p.kind, orgId: p.orgId, keyId: p.keyId, clientId: p.clientId, sub: p.userId });
     const d = await limits.checkFixed('management', subject);
     if (!d) return;
@@ -25,7 +25,7 @@ export function limitManagementApi(auth: AuthService, limits: RateLimitService):
       throw new AppError(429, 'RATE_LIMITED', limitedMessage(d), { limit: d.limit, window: d.window, retry_after: d.retryAfter }, rateLimitHeaders(d, d.policy));
     }
     decisions.set(p, d);
-  });
+  };
 }
 
 /** Sets the rate-limit headers on every authenticated management response (mount before the routers). */

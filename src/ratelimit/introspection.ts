@@ -1,27 +1,27 @@
-import type { AnswerDecorator } from '../introspection/route.js';
+import type { ResolvedCredential } from '../credentials/types.js';
 import { categoryFor } from './categories.js';
 import type { Checked, RateLimitService } from './service.js';
 
 /**
- * Introspection's rate-limit decorator (Unkey's verify pattern: validity and limit state in one
- * answer, so the workflow service pays one round trip). Applies only when the caller asks, with
+ * Introspection's rate-limit state (Unkey's verify pattern: validity and limit state in one answer,
+ * so the workflow service pays one round trip). Applies only when the caller asks, with
  * `ratelimit_category`, or `ratelimit_method` + `ratelimit_route` (Flowgate maps them, see
  * categories.ts); `ratelimit_ip` is the end client's address for the per-IP `webhook` category.
  * A limited credential stays `active: true` with `ratelimit.limited: true`: it is valid, just spent.
+ * A token exchanged from an API key spends the key's budget, under the key's own limits.
  */
-export function rateLimitDecorator(limits: RateLimitService): AnswerDecorator {
-  return async (answer, params) => {
-    if (!answer.active) return answer;
+export function rateLimitDecorator(limits: RateLimitService) {
+  return async (r: ResolvedCredential, params: URLSearchParams): Promise<Record<string, unknown> | undefined> => {
     const method = params.get('ratelimit_method');
     const category = params.get('ratelimit_category') ?? (method ? categoryFor(method, params.get('ratelimit_route') ?? '/') : null);
-    if (!category) return answer;
+    if (!category) return undefined;
+    const keyLike = r.kind === 'api_key' || r.kind === 'exchanged_token';
     const d = await limits.checkCredential(
-      { credentialType: answer.credential_type, orgId: answer.org_id, keyId: answer.key_id, clientId: answer.client_id, sub: answer.sub },
+      { credentialType: keyLike ? 'api_key' : r.kind, orgId: r.orgId, keyId: r.keyId, clientId: r.clientId, sub: r.userId ?? r.subject },
       category.slice(0, 32),
       { ip: params.get('ratelimit_ip') ?? undefined },
     );
-    if (!d) return answer;
-    return { ...answer, ratelimit: rateLimitView(d) };
+    return d ? rateLimitView(d) : undefined;
   };
 }
 

@@ -20,6 +20,11 @@ export interface KeyValueStore {
   incrBy(key: string, by: number, ttlSeconds?: number): Promise<number>;
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
+  /**
+   * Told whenever the subscription is re-established after a disconnect, i.e. whenever messages may
+   * have been missed (the in-process store never loses one).
+   */
+  onSubscriptionReset?(listener: () => void): void;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }

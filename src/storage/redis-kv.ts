@@ -10,6 +10,7 @@ export class RedisKeyValueStore implements KeyValueStore {
   readonly client: Redis;
   private subscriber: Redis | undefined;
   private readonly handlers = new Map<string, ((m: string) => void)[]>();
+  private readonly resetListeners: (() => void)[] = [];
 
   constructor(
     readonly url: string,
@@ -62,6 +63,25 @@ export class RedisKeyValueStore implements KeyValueStore {
       this.subscriber.on('message', (ch: string, msg: string) => {
         for (const h of this.handlers.get(ch) ?? []) h(msg);
       });
+      // Messages published while the subscriber was away are lost. After a reconnect, subscribe again
+      // explicitly (a no-op when ioredis already did) and, once Redis confirms, tell the listeners, so
+      // they drop whatever they could have missed.
+      const sub = this.subscriber;
+      let connectedBefore = false;
+      sub.on('ready', () => {
+        if (!connectedBefore) {
+          connectedBefore = true;
+          return;
+        }
+        const channels = [...this.handlers.keys()];
+        const resubscribed = channels.length ? sub.subscribe(...channels) : Promise.resolve(0);
+        resubscribed.then(
+          () => {
+            for (const l of this.resetListeners) l();
+          },
+          () => {},
+        );
+      });
     }
     const full = this.prefix + channel;
     const list = this.handlers.get(full) ?? [];
@@ -76,6 +96,9 @@ export class RedisKeyValueStore implements KeyValueStore {
       const failed = new Promise<void>((resolve) => sub.once('error', () => resolve()));
       await Promise.race([subscribed, failed]);
     }
+  }
+  onSubscriptionReset(listener: () => void) {
+    this.resetListeners.push(listener);
   }
   async ping() {
     try {

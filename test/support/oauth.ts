@@ -193,7 +193,8 @@ export async function createOrg(env: TestEnv): Promise<string> {
 export interface TestClient {
   clientId: string;
   clientSecret?: string;
-  orgId: string;
+  /** null: a platform-wide resource server. */
+  orgId: string | null;
   redirectUri: string;
   /** Private key for private_key_jwt clients. */
   privateKey?: CryptoKey;
@@ -205,9 +206,9 @@ export const REDIRECT_URI = 'https://app.example.test/callback';
 /** Registers a client through the clients service (what the CLI calls). */
 export async function createClient(
   env: TestEnv,
-  opts: Partial<CreateClientInput> & { orgId?: string; keyAlg?: 'ES256' | 'RS256' | 'EdDSA' } = {},
+  opts: Partial<CreateClientInput> & { orgId?: string | null; keyAlg?: 'ES256' | 'RS256' | 'EdDSA' } = {},
 ): Promise<TestClient> {
-  const orgId = opts.orgId ?? (await createOrg(env));
+  const orgId = opts.orgId === null ? null : (opts.orgId ?? (await createOrg(env)));
   const redirectUris = opts.redirectUris ?? [REDIRECT_URI];
   let privateKey: CryptoKey | undefined;
   let publicJwk: JWK | undefined;
@@ -426,7 +427,7 @@ export function basicAuth(id: string, secret: string): string {
 
 /** An introspection-capable resource server client (oidc-provider introspection). */
 export async function introspector(env: TestEnv): Promise<{ client: TestClient; config: oidc.Configuration }> {
-  const client = await createClient(env, { grantTypes: ['client_credentials'], redirectUris: [], introspect: true });
+  const client = await createClient(env, { orgId: null, grantTypes: ['client_credentials'], redirectUris: [], introspect: true });
   return { client, config: await clientConfig(env, client) };
 }
 

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { StoredKey } from '../signing-keys.js';
+import { hashApiKey } from '../../apikeys/hash.js';
+import { secretFingerprint } from '../../credentials/api-key.js';
+import type { CredentialResolver } from '../../credentials/resolver.js';
+import type { ClientRecord } from '../../credentials/client-directory.js';
+import { OAuthError, oauthErrors, type OAuthReply } from '../../endpoints/oauth-error.js';
+import { errors as oidcErrors } from 'oidc-provider';
+import type { Provider } from '../provider.js';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const API_KEY_TOKEN_TYPE = 'urn:flowgate:params:oauth:token-type:api-key';
@@ -8,82 +15,100 @@ export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 /** Exchanged tokens are verified locally by busy callers, so they must not outlive a revocation long. */
 export const EXCHANGED_TOKEN_TTL = 300;
 
-export interface ExchangeSubject {
-  keyId: string;
-  orgId: string;
-  teamId: string | null;
-  workflowId: string | null;
-  scopes: string[];
-  sub: string;
-  expiresAt: number | undefined;
-}
-
 export interface ExchangeDeps {
   issuer: string;
   apiAudience: string;
   signingKey: StoredKey;
-  /** Verifies the API key; null when it is not active. */
-  verifyApiKey: (key: string) => Promise<ExchangeSubject | null>;
+  pepper: string;
+  resolver: CredentialResolver;
 }
-
-type Result = { status: number; body: Record<string, unknown> };
-
-const err = (status: number, error: string, description: string): Result => ({ status, body: { error, error_description: description } });
 
 /**
  * RFC 8693 token exchange: an API key (subject_token) buys a short-lived JWT access token (RFC 9068)
  * with the same or narrower scopes, for callers that want to verify locally from the JWKS.
  *
- * No client authentication is required besides the key (RFC 8693 §2.1 makes it optional): the key is
- * itself the credential, the organization's scripts that hold keys have no OAuth client, and the
- * exchanged token can do nothing the key cannot, for at most five minutes.
+ * Client authentication is optional (RFC 8693 §2.1): the key is itself the credential, and an
+ * organization's scripts that hold keys have no OAuth client. When a client does authenticate, it must
+ * be registered for this grant and belong to the key's organization, and the token is issued to it
+ * (`client_id`); the key always travels in its own claim (`key_id`). The token is the key for five
+ * minutes at most: it carries nothing the key does not hold, and it dies with the key (see
+ * credentials/resolver.ts) — `kfp` names the secret it was bought with, so a roll without grace ends it.
  */
-export async function exchangeApiKey(deps: ExchangeDeps, params: URLSearchParams): Promise<Result> {
-  if (params.get('subject_token_type') !== API_KEY_TOKEN_TYPE) {
-    return err(400, 'invalid_request', `subject_token_type must be ${API_KEY_TOKEN_TYPE}`);
-  }
+type ExchangingClient = Pick<ClientRecord, 'clientId' | 'orgId' | 'grantTypes'>;
+
+export async function exchangeApiKey(d: ExchangeDeps, params: URLSearchParams, client: ExchangingClient | null): Promise<OAuthReply> {
+  if (client && !client.grantTypes.includes(TOKEN_EXCHANGE)) throw oauthErrors.unauthorizedClient('the client is not registered for the token-exchange grant');
+  if (params.get('subject_token_type') !== API_KEY_TOKEN_TYPE) throw oauthErrors.invalidRequest(`subject_token_type must be ${API_KEY_TOKEN_TYPE}`);
   const requestedType = params.get('requested_token_type');
-  if (requestedType && requestedType !== ACCESS_TOKEN_TYPE) {
-    return err(400, 'invalid_request', `only ${ACCESS_TOKEN_TYPE} can be requested`);
+  if (requestedType && requestedType !== ACCESS_TOKEN_TYPE) throw oauthErrors.invalidRequest(`only ${ACCESS_TOKEN_TYPE} can be requested`);
+  if ([...params.getAll('audience'), ...params.getAll('resource')].some((a) => a !== d.apiAudience)) {
+    throw oauthErrors.invalidTarget(`unknown audience; use ${d.apiAudience}`);
   }
-  const audience = params.get('audience') ?? params.get('resource');
-  if (audience && audience !== deps.apiAudience) return err(400, 'invalid_target', `unknown audience; use ${deps.apiAudience}`);
   const subjectToken = params.get('subject_token');
-  if (!subjectToken) return err(400, 'invalid_request', 'missing required parameter: subject_token');
-  const subject = await deps.verifyApiKey(subjectToken);
-  if (!subject) return err(400, 'invalid_grant', 'subject_token is not an active API key');
+  if (!subjectToken) throw oauthErrors.invalidRequest('missing required parameter: subject_token');
+  const key = await d.resolver.resolve(subjectToken);
+  // RFC 8693 §2.2.2: an invalid subject token is an invalid_request.
+  if (!key.ok || key.kind !== 'api_key') throw oauthErrors.invalidRequest('subject_token is not an active API key');
+  if (client && client.orgId !== null && client.orgId !== key.orgId) throw oauthErrors.invalidRequest('subject_token belongs to another organization than the client');
   const requested = (params.get('scope') ?? '').split(' ').filter(Boolean);
-  const notHeld = requested.filter((s) => !subject.scopes.includes(s));
-  if (notHeld.length) return err(400, 'invalid_scope', `the API key does not hold: ${notHeld.join(' ')}`);
-  const scopes = requested.length ? requested : subject.scopes;
+  const notHeld = requested.filter((s) => !key.scopes.includes(s));
+  if (notHeld.length) throw oauthErrors.invalidScope(`the API key does not hold: ${notHeld.join(' ')}`);
+  const scopes = requested.length ? requested : key.scopes;
   const now = Math.floor(Date.now() / 1000);
-  const exp = Math.min(now + EXCHANGED_TOKEN_TTL, subject.expiresAt ?? Infinity);
-  const { created_at: _c, retired_at: _r, ...jwk } = deps.signingKey;
-  const key = await importJWK(jwk as JWK, deps.signingKey.alg);
+  const exp = Math.min(now + EXCHANGED_TOKEN_TTL, key.expiresAt ?? Infinity);
+  const { created_at: _c, retired_at: _r, ...jwk } = d.signingKey;
+  const signingKey = await importJWK(jwk as JWK, d.signingKey.alg);
   const token = await new SignJWT({
-    client_id: subject.keyId,
+    // RFC 9068 §2.2 requires client_id: the authenticated client, or else the key acting as its own client.
+    client_id: client?.clientId ?? key.keyId,
     scope: scopes.join(' '),
-    org_id: subject.orgId,
-    team_id: subject.teamId,
-    workflow_id: subject.workflowId,
-    key_id: subject.keyId,
+    org_id: key.orgId,
+    team_id: key.teamId,
+    workflow_id: key.workflowId,
+    key_id: key.keyId,
+    kfp: secretFingerprint(hashApiKey(d.pepper, subjectToken)),
   })
-    .setProtectedHeader({ alg: deps.signingKey.alg, kid: deps.signingKey.kid, typ: 'at+jwt' })
-    .setIssuer(deps.issuer)
-    .setSubject(subject.sub)
-    .setAudience(deps.apiAudience)
+    .setProtectedHeader({ alg: d.signingKey.alg!, kid: d.signingKey.kid, typ: 'at+jwt' })
+    .setIssuer(d.issuer)
+    .setSubject(key.subject)
+    .setAudience(d.apiAudience)
     .setIssuedAt(now)
     .setExpirationTime(exp)
     .setJti(randomUUID())
-    .sign(key);
+    .sign(signingKey);
   return {
     status: 200,
-    body: {
-      access_token: token,
-      issued_token_type: ACCESS_TOKEN_TYPE,
-      token_type: 'Bearer',
-      expires_in: exp - now,
-      scope: scopes.join(' '),
-    },
+    body: { access_token: token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: exp - now, scope: scopes.join(' ') },
   };
+}
+
+const EXCHANGE_PARAMS = ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource', 'scope', 'actor_token', 'actor_token_type'];
+
+/**
+ * Registers the grant with the provider: it then appears in discovery's `grant_types_supported`, and
+ * a client that authenticates is authenticated by the provider's own client authentication before
+ * this handler runs. An exchange without client authentication, which the provider cannot route, is
+ * answered by the token endpoint's pre-processing (endpoints/token.ts) with the same function.
+ */
+export function registerTokenExchangeGrant(provider: Provider, d: ExchangeDeps): void {
+  provider.registerGrantType(
+    TOKEN_EXCHANGE,
+    async (ctx) => {
+      const c = ctx.oidc.client! as unknown as { clientId: string; org_id?: string; grantTypes: string[] };
+      const params = new URLSearchParams();
+      for (const name of EXCHANGE_PARAMS) {
+        const v = (ctx.oidc.params as Record<string, unknown> | undefined)?.[name];
+        for (const one of ([] as unknown[]).concat(v ?? [])) params.append(name, String(one));
+      }
+      try {
+        const reply = await exchangeApiKey(d, params, { clientId: c.clientId, orgId: c.org_id ?? null, grantTypes: c.grantTypes });
+        ctx.body = reply.body;
+      } catch (err) {
+        if (err instanceof OAuthError) throw new oidcErrors.CustomOIDCProviderError(err.error, err.description);
+        throw err;
+      }
+    },
+    EXCHANGE_PARAMS,
+    ['audience', 'resource'],
+  );
 }

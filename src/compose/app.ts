@@ -8,22 +8,25 @@ import Router from '@koa/router';
 import mount from 'koa-mount';
 import compose from 'koa-compose';
 import type { Services } from './services.js';
-import { jsonErrors, AppError } from './http/errors.js';
-import { safeUrl } from './http/logger.js';
-import { securityHeaders } from './http/security-headers.js';
-import { interactionRoutes } from './oauth/interactions/routes.js';
-import { auditRoutes } from './audit/routes.js';
-import { webhookRoutes } from './webhooks/routes.js';
-import { leakedKeyRoutes } from './webhooks/leaked-keys-routes.js';
-import { buildIntrospection } from './introspection/index.js';
-import { limitTokenRequest, loginGuard, managementHeaders, rateLimitDecorator } from './ratelimit/index.js';
-import { rateLimitCheckEndpoint } from './ratelimit/check-endpoint.js';
-import { rateLimitRoutes } from './ratelimit/routes.js';
-import { apiKeyRoutes } from './apikeys/routes.js';
-import { authRoutes } from './auth/routes.js';
-import { dashboardRoutes, sessionResolver } from './dashboard/routes.js';
+import { jsonErrors, AppError } from '../http/errors.js';
+import { safeUrl } from '../http/logger.js';
+import { securityHeaders } from '../http/security-headers.js';
+import { interactionRoutes } from '../oauth/interactions/routes.js';
+import { auditRoutes } from '../audit/routes.js';
+import { webhookRoutes } from '../webhooks/routes.js';
+import { leakedKeyRoutes } from '../webhooks/leaked-keys-routes.js';
+import { limitTokenRequest, loginGuard, managementHeaders, rateLimitDecorator } from '../ratelimit/index.js';
+import { introspectionEndpoint } from '../endpoints/introspection.js';
+import { revocationEndpoint } from '../endpoints/revocation.js';
+import { tokenEndpoint } from '../endpoints/token.js';
+import { rateLimitCheckEndpoint } from '../endpoints/ratelimit-check.js';
+import { activeSigningKey } from '../oauth/signing-keys.js';
+import { rateLimitRoutes } from '../ratelimit/routes.js';
+import { apiKeyRoutes } from '../apikeys/routes.js';
+import { authRoutes } from '../auth/routes.js';
+import { dashboardRoutes } from '../dashboard/routes.js';
 
-const staticDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'static');
+const staticDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../static');
 const css = readFileSync(path.join(staticDir, 'app.css'));
 const dashboardJs = readFileSync(path.join(staticDir, 'dashboard.js'));
 
@@ -42,11 +45,39 @@ export function buildApp(s: Services): FlowgateApp {
   app.on('error', (err, ctx?: Context) => s.logger.error({ err, reqId: ctx?.state?.reqId }, 'unhandled error'));
 
   app.use(requestLog(s));
-  // The hot path and the token endpoint's neighbours come first: plain middleware, no router.
-  const limitToken = (ctx: Context, params: URLSearchParams) => limitTokenRequest(ctx, s.rateLimits, params);
-  const introspection = buildIntrospection(s, s.apiKeyVerifier, rateLimitDecorator(s.rateLimits), limitToken);
-  for (const mw of introspection.middleware) app.use(mw);
-  app.use(rateLimitCheckEndpoint('/ratelimit/check', introspection.callerAuth, s.rateLimits));
+  // The endpoints served in front of the provider come first: plain middleware, no router.
+  const { issuer } = s.config;
+  const introspection = introspectionEndpoint({
+    issuer,
+    resolver: s.credentials,
+    clientAuth: s.clientAuth,
+    rateLimit: rateLimitDecorator(s.rateLimits),
+    responseSigningKey: activeSigningKey(s.signingKeys, 'RS256'),
+    logger: s.logger,
+    trustProxy: s.config.trustProxy,
+  });
+  app.use(
+    revocationEndpoint({
+      issuer,
+      apiAudience: s.config.apiAudience,
+      clientAuth: s.clientAuth,
+      ownJwts: s.ownJwts,
+      clients: s.clientDirectory,
+      clientKeys: s.clientKeys,
+      kv: s.kv,
+      invalidation: s.invalidation,
+    }),
+  );
+  app.use(
+    tokenEndpoint({
+      issuer,
+      clientAuth: s.clientAuth,
+      clients: s.clientDirectory,
+      exchange: s.exchange,
+      limit: (ctx, params) => limitTokenRequest(ctx, s.rateLimits, params),
+    }),
+  );
+  app.use(rateLimitCheckEndpoint({ issuer, clientAuth: s.clientAuth, limits: s.rateLimits }));
   app.use(securityHeaders);
 
   const router = new Router();
@@ -122,7 +153,7 @@ export function buildApp(s: Services): FlowgateApp {
   return {
     koa: app,
     handle: (req, res) => {
-      if (!introspection.endpoint(req, res)) void koa(req, res);
+      if (!introspection(req, res)) void koa(req, res);
     },
   };
 }
@@ -140,8 +171,6 @@ function isJsonApiPath(p: string): boolean {
 
 /** Feature routers mounted before the provider. Each feature adds its own here. */
 function featureRouters(s: Services): Router[] {
-  // The dashboard's session is one more way to call the JSON API (with its CSRF header; see sessionResolver).
-  s.auth.addFallbackResolver(sessionResolver(s, s.dashboardSessions));
   const dashboard = dashboardRoutes(s, { sessions: s.dashboardSessions, invitations: s.invitations, consents: s.consents, loginGuard: loginGuard(s.rateLimits) });
   return [
     dashboard,

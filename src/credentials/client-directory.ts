@@ -3,7 +3,8 @@ import type { ClientRows } from '../oauth/client-rows.js';
 
 export interface ClientRecord {
   clientId: string;
-  orgId: string;
+  /** null: a platform-wide client registered by an operator (sees every organization). */
+  orgId: string | null;
   introspect: boolean;
   secretHash: string | null;
   authMethod: string;
