@@ -38,6 +38,7 @@ import { sessionResolver } from '../dashboard/routes.js';
 import { RateLimitService } from '../ratelimit/service.js';
 import { RateLimitOverrides } from '../ratelimit/overrides.js';
 import { limitManagementApi } from '../ratelimit/http.js';
+import { authFailureGuard } from '../ratelimit/auth-failures.js';
 import type { Role } from '../accounts/entities.js';
 
 /** Everything the HTTP app and the CLI share: one service layer, built once per process. */
@@ -151,8 +152,11 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
   const apiKeys = new ApiKeysService(ds, config, audit, accounts, keyInvalidator, lastUsed);
   const rateLimits = new RateLimitService(config, ds, kv, logger);
   const dashboardSessions = new SessionStore(kv);
+  const guessing = authFailureGuard(rateLimits, kv);
   const auth = new AuthService({
     resolver: credentials,
+    before: [guessing.before],
+    onRefused: [guessing.refused],
     // The dashboard's session is one more way to call the JSON API (with its CSRF header).
     fallbacks: [sessionResolver({ config, accounts }, dashboardSessions)],
     onResolved: [limitManagementApi(rateLimits)],

@@ -88,6 +88,8 @@ export const configSchema = z.object({
     /** Login form: strict per client IP, lenient and short per account (an attacker cannot lock a victim out for long). */
     loginIp: rateLimitSchema,
     loginAccount: rateLimitSchema,
+    /** Refused credentials at Flowgate's API, per client address (guessing keys or tokens). */
+    authFailures: rateLimitSchema,
   }),
   /**
    * In-process caches (credentials, clients, memberships, key rows). Changes reach every instance

@@ -79,7 +79,7 @@ export class RateLimitService {
   }
 
   /** A fixed policy of Flowgate's own endpoints (token, management, login) for one subject. */
-  async checkFixed(policy: 'token' | 'management' | 'loginIp' | 'loginAccount', subject: string): Promise<Checked | null> {
+  async checkFixed(policy: 'token' | 'management' | 'loginIp' | 'loginAccount' | 'authFailures', subject: string): Promise<Checked | null> {
     if (!this.enabled) return null;
     return this.check(`rl:${policy}:${subject}`, this.config.rateLimits[policy], policy);
   }
