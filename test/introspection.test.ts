@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SignJWT, decodeProtectedHeader, generateKeyPair, type CryptoKey } from 'jose';
+import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify, type CryptoKey } from 'jose';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { authorize, basicAuth, createClient, createOrg, createUser, tokenRequest, type TestClient } from './support/oauth.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
@@ -100,6 +100,24 @@ describe('who may introspect (RFC 7662 §2.1)', () => {
     expect(line).toMatchObject({ msg: 'request', method: 'POST', url: '/token/introspection', status: 200 });
     expect(env.logs.text).not.toContain(key);
     expect(env.logs.text).not.toContain(rs.clientSecret!);
+  });
+
+  it('answers as a JWT signed with Flowgate\'s published keys when asked (RFC 9701)', async () => {
+    const { key, apiKey } = await createKey({ preset: 'read_only' });
+    const res = await fetch(new URL('/token/introspection', env.url), {
+      method: 'POST',
+      headers: { authorization: basicAuth(rs.clientId, rs.clientSecret!), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/token-introspection+jwt' },
+      body: new URLSearchParams({ token: key }).toString(),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/token-introspection+jwt');
+    const jwt = await res.text();
+    const { payload, protectedHeader } = await jwtVerify(jwt, createRemoteJWKSet(new URL('/jwks', env.url)), { issuer: env.url, audience: rs.clientId, typ: 'token-introspection+jwt' });
+    expect(protectedHeader.alg).toBe('RS256');
+    expect(payload.token_introspection).toMatchObject({ active: true, key_id: apiKey.id, org_id: orgId });
+    const discovery = await (await fetch(new URL('/.well-known/openid-configuration', env.url))).json();
+    expect(discovery.introspection_signing_alg_values_supported).toEqual(expect.arrayContaining(['RS256']));
+    expect(discovery.grant_types_supported).toEqual(expect.arrayContaining([TOKEN_EXCHANGE]));
   });
 
   it('answers 400 invalid_request without a token and for a non-form body', async () => {
