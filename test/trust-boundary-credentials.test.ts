@@ -210,6 +210,18 @@ describe('a removed member loses the organization at once', () => {
   });
 });
 
+describe('refresh tokens at introspection', () => {
+  it('answer only their own client, with the organization the user chose, even for an app of another organization', async () => {
+    const thirdParty = await createClient(env, { grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid offline_access workflows:read', introspect: true });
+    const user = await createUser(env, { orgIds: [orgId] });
+    const a = await authorize(env, { client: thirdParty, user, orgId, scope: 'openid offline_access workflows:read', params: { prompt: 'consent' } });
+    const rt = a.tokens!.refresh_token!;
+    const own = await introspect(rt, { token_type_hint: 'refresh_token' }, env.url, thirdParty);
+    expect(own.body).toMatchObject({ active: true, credential_type: 'refresh_token', org_id: orgId, sub: user.id });
+    expect((await introspect(rt, { token_type_hint: 'refresh_token' })).body).toEqual({ active: false });
+  });
+});
+
 describe('a deleted OAuth client\'s tokens stop at once', () => {
   it('opaque and JWT client-credentials tokens go inactive on every instance', async () => {
     const app = await createClient(env, { orgId, grantTypes: ['client_credentials'], redirectUris: [], scope: 'workflows:read' });

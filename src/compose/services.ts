@@ -129,6 +129,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     keys: new ApiKeyRows(ds, config.apiKeys.pepper, caches.create<ApiKeyRow | null>('api-key-rows', { max: 50_000, ttlMs: c.ttlMs, negativeTtlMs: c.negativeTtlMs })),
     clients: clientDirectory,
     clientKeys,
+    grantOrg: (grantId) => consents.orgOf(grantId),
     membership: (orgId, userId) =>
       memberships.load(`${orgId}:${userId}`, async () => {
         const m = await accounts.membership(orgId, userId);

@@ -91,6 +91,7 @@ function build(table: KeyTable) {
     keys: table.asRows(),
     clients: new ClientDirectory({ get: async () => null } as unknown as ClientRows),
     clientKeys: new ClientKeys(),
+    grantOrg: async () => null,
     membership: async () => null,
     resolved: caches.create<Resolution>('resolved', { max: 100, ttlMs: 10_000 }),
     refused: caches.create<Resolution>('refused', { max: 100, ttlMs: 5_000 }),

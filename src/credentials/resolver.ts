@@ -38,6 +38,8 @@ export interface ResolverDeps {
   keys: ApiKeyRows;
   clients: ClientDirectory;
   clientKeys: ClientKeys;
+  /** The organization a grant acts for (the one the user chose at consent). */
+  grantOrg: (grantId: string) => Promise<string | null>;
   /** The user's membership of the organization now (cached by the caller, tagged `member:`). */
   membership: (orgId: string, userId: string) => Promise<{ role: Role; teamId: string | null } | null>;
   /** Resolutions of found credentials, and of refused ones (kept shorter, bounded apart). */
@@ -268,7 +270,9 @@ export class CredentialResolver {
       askerDependent = true;
       // RFC 7662 §2.1 leaves it to the server: a refresh token is a secret between the AS and its client.
       if (t.clientId !== asker.clientId) return undefined;
-      return this.accessToken(fromStored(t), storedTags(t), t.exp * 1000, 'refresh_token');
+      // Access tokens carry their organization; a refresh token's is its grant's.
+      const orgId = t.grantId ? await this.d.grantOrg(t.grantId) : null;
+      return this.accessToken({ ...fromStored(t), orgId: orgId ?? undefined }, storedTags(t), t.exp * 1000, 'refresh_token');
     };
     const found = hint === 'refresh_token' ? ((await refresh()) ?? (await access())) : ((await access()) ?? (await refresh()));
     const e = found ?? { resolution: fail('unknown'), tags: [] };

@@ -71,6 +71,11 @@ export class ConsentsService {
     return consents.length;
   }
 
+  /** The organization a grant acts for. */
+  async orgOf(grantId: string): Promise<string | null> {
+    return (await this.repo.findOneBy({ grantId }))?.orgId ?? null;
+  }
+
   /** A grant the provider revoked itself (refresh-token reuse): mark its consent ended; returns it. */
   async markRevoked(grantId: string): Promise<{ orgId: string; userId: string } | null> {
     const consent = await this.repo.findOneBy({ grantId });

@@ -56,7 +56,8 @@ export function introspectionEndpoint(d: IntrospectionDeps) {
     if (!r.ok) return inactiveAnswer(r, caller);
     // An organization's resource servers see only that organization's credentials (RFC 7662 §2.2:
     // "not allowed to introspect this particular token" answers inactive).
-    if (!sees(caller, r.orgId)) return inactiveAnswer({ ok: false, status: 'unknown' }, caller);
+    // A refresh token is answered only to its own client (the resolver checked), whatever its organization.
+    if (r.kind !== 'refresh_token' && !sees(caller, r.orgId)) return inactiveAnswer({ ok: false, status: 'unknown' }, caller);
     // The SDK says where it found the credential; a key from a place its organization refuses is not
     // active for this request.
     if (params.get('credential_source') === 'query' && !r.queryAllowed) return inactiveAnswer('query_key_disabled', caller);
