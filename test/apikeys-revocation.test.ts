@@ -5,7 +5,7 @@ import { startTestServer, type TestEnv } from './support/server.js';
 import type { RunningServer } from '../src/server.js';
 import type { Services } from '../src/compose/services.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
-import { generateApiKey } from '../src/apikeys/format.js';
+import { generateApiKey } from '../src/credentials/api-key-format.js';
 
 let env: TestEnv;
 let s: Services;

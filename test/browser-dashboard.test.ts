@@ -31,7 +31,7 @@ const state: { key?: string; keyName?: string; rolled?: string; memberLink?: str
 beforeAll(async () => {
   browser = await launchChromium(); // throws with a clear message when Chromium is missing
   // Every test here signs in afresh, as the same few users, from 127.0.0.1: lift the sign-in limits (tested in ratelimit-login).
-  env = await startTestServer({ RATE_LIMITS: JSON.stringify({ loginIp: { limit: 10_000, window: '5m' }, loginAccount: { limit: 10_000, window: '1m' } }) });
+  env = await startTestServer({ RATE_LIMITS: JSON.stringify({ loginIp: { limit: 10_000, window: '5m' }, loginAccount: { limit: 10_000, window: '1m' }, authFailures: { limit: 10_000, window: '1m' } }) });
   orgId = await createOrg(env);
   await env.server.services.accounts.updateOrganization(CLI_ACTOR, orgId, { name: 'Acme Automations' });
   await env.server.services.accounts.createUser(CLI_ACTOR, { email: ownerEmail, password: TEST_PASSWORD, orgId, role: 'owner' });

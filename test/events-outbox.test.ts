@@ -4,7 +4,7 @@ import { startReceiver } from './support/webhook-receiver.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { createLogger } from '../src/http/logger.js';
-import { scanApiKeyExpiry } from '../src/events/expiry-scan.js';
+import { scanApiKeyExpiry } from '../src/apikeys/expiry-scan.js';
 
 // The transactional outbox: nothing lost across a restart, nothing doubled across instances.
 // The first server never polls (1 h interval); instances started here poll every 100 ms.

@@ -5,7 +5,7 @@ import { startTestServer, type TestEnv } from './support/server.js';
 import { authorize, basicAuth, createClient, createOrg, createUser, tokenRequest, type TestClient } from './support/oauth.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
 import { JWT_BEARER } from '../src/oauth/grants/jwt-bearer.js';
-import { API_KEY_TOKEN_TYPE, TOKEN_EXCHANGE } from '../src/oauth/grants/token-exchange.js';
+import { API_KEY_TOKEN_TYPE, TOKEN_EXCHANGE } from '../src/endpoints/token-exchange.js';
 
 let env: TestEnv;
 let rs: TestClient; // the resource server that introspects

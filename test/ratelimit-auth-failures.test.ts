@@ -3,7 +3,7 @@ import request from 'supertest';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { createOrg } from './support/oauth.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
-import { generateApiKey } from '../src/apikeys/format.js';
+import { generateApiKey } from '../src/credentials/api-key-format.js';
 
 let env: TestEnv;
 

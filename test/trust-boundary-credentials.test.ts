@@ -11,7 +11,7 @@ import { SignJWT } from 'jose';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { authorize, basicAuth, createClient, createOrg, createUser, oidc, tokenRequest, type TestClient } from './support/oauth.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
-import { API_KEY_TOKEN_TYPE, TOKEN_EXCHANGE } from '../src/oauth/grants/token-exchange.js';
+import { API_KEY_TOKEN_TYPE, TOKEN_EXCHANGE } from '../src/endpoints/token-exchange.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { createLogger } from '../src/http/logger.js';
 import { freePort } from './support/process.js';

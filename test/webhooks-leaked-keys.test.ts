@@ -5,7 +5,7 @@ import { Webhook } from 'standardwebhooks';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { startReceiver } from './support/webhook-receiver.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
-import { generateApiKey } from '../src/apikeys/format.js';
+import { generateApiKey } from '../src/credentials/api-key-format.js';
 
 // A secret scanner (GitHub-style partner) reports keys found in public: signed with its P-256 key.
 const scanner = generateKeyPairSync('ec', { namedCurve: 'P-256' });

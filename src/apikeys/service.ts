@@ -8,8 +8,8 @@ import { isUuid } from '../accounts/service.js';
 import { AppError, errors } from '../http/errors.js';
 import { isOrgAdmin, type Principal } from '../auth/principal.js';
 import { ApiKeyEntity, type ApiKey } from './entities.js';
-import { displayKey, generateApiKey, maskedKey, parseApiKey } from './format.js';
-import { hashApiKey } from './hash.js';
+import { displayKey, generateApiKey, maskedKey, parseApiKey } from '../credentials/api-key-format.js';
+import { hashApiKey } from '../credentials/api-key-hash.js';
 import { API_KEY_SCOPES, normalizeScopes, PRESET_NAMES, PRESETS } from './presets.js';
 import type { LastUsedTracker } from './last-used.js';
 

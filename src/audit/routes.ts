@@ -7,8 +7,8 @@ import type { AuthService } from '../auth/service.js';
 import { authenticate, principalOf } from '../auth/middleware.js';
 import { parseInput } from '../http/body.js';
 import { errors } from '../http/errors.js';
-import { requireOrgScope } from '../events/access.js';
-import { eventTypeFor, sanitizeDetails } from '../events/types.js';
+import { requireOrgScope } from '../auth/access.js';
+import { eventTypeFor, sanitizeDetails } from './events.js';
 
 const query = z.object({
   action: z.string().min(1).max(100).optional(),

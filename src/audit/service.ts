@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AuditEventEntity, type AuditEvent } from './entity.js';
-import { eventTypeFor } from '../events/types.js';
+import { eventTypeFor } from './events.js';
 
 /** Who did something, and from where. Every service call that changes state receives one. */
 export interface Actor {

@@ -1,5 +1,5 @@
 import { CredentialParseError, parseCredential, type PresentedCredential } from '../http/credentials.js';
-import { looksLikeApiKey } from '../apikeys/format.js';
+import { looksLikeApiKey } from '../credentials/api-key-format.js';
 import type { CredentialResolver } from '../credentials/resolver.js';
 import type { CredentialFailure, ResolvedCredential } from '../credentials/types.js';
 import { authErrors } from './errors.js';

@@ -6,7 +6,7 @@ import { AppError } from '../http/errors.js';
 import { openDatabase } from '../storage/datasource.js';
 import { AuditLog, CLI_ACTOR } from '../audit/service.js';
 import type { Config } from '../config/schema.js';
-import { entities, migrations } from '../entities.js';
+import { entities, migrations } from '../compose/entities.js';
 import { COMMANDS, KEY_COMMANDS, OPTIONS, UsageError } from './commands.js';
 import { API_KEY_USAGE } from './api-keys.js';
 import { RATE_LIMIT_USAGE } from './rate-limits.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { hashApiKey, hashesEqual } from '../apikeys/hash.js';
+import { hashApiKey, hashesEqual } from './api-key-hash.js';
 import { apiKeyByHash, apiKeyById, type ApiKeyVerificationRow } from '../storage/queries/api-key-verification.js';
 import type { Cache } from '../storage/cache.js';
 import { tags } from '../storage/invalidation.js';

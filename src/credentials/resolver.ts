@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { decodeJwt, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
 import type { Role } from '../accounts/entities.js';
-import { parseApiKey } from '../apikeys/format.js';
+import { parseApiKey } from './api-key-format.js';
 import { jwtDenied } from '../oauth/deny-list.js';
 import { grantTag } from '../oauth/grant-tag.js';
 import type { Cache } from '../storage/cache.js';
@@ -123,7 +123,7 @@ export class CredentialResolver {
       kind: 'api_key',
       orgId: row.org_id,
       userId: row.created_by,
-      role: row.creator_role,
+      role: row.creator_role as Role | null,
       memberTeamId: null,
       clientId: null,
       keyId: row.id,
@@ -198,7 +198,7 @@ export class CredentialResolver {
       kind: 'exchanged_token',
       orgId: row.org_id,
       userId: row.created_by,
-      role: row.creator_role,
+      role: row.creator_role as Role | null,
       memberTeamId: null,
       clientId: viaClient,
       keyId,

@@ -1,17 +1,8 @@
 import { jwtVerify, type JWTPayload } from 'jose';
 import { CLIENT_AUTH_SIGNING_ALGS } from '../oauth/client-auth-algs.js';
+import { livesTooLong } from '../oauth/assertion-lifetime.js';
 import type { ClientDirectory, ClientRecord } from './client-directory.js';
 import type { ClientKeys } from './client-keys.js';
-
-/** Service JWTs and client assertions may live at most this long (RFC 7523 §3 leaves it to the server). */
-export const MAX_SELF_SIGNED_LIFETIME = 3600;
-
-/** True when a self-signed JWT promises to live longer than the cap allows (by exp, and by exp - iat). */
-export function livesTooLong(payload: JWTPayload, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
-  if (typeof payload.exp !== 'number') return true;
-  if (payload.exp - nowSeconds > MAX_SELF_SIGNED_LIFETIME) return true;
-  return typeof payload.iat === 'number' && payload.exp - payload.iat > MAX_SELF_SIGNED_LIFETIME;
-}
 
 /**
  * Service JWTs: a registered client signs a short JWT with its own key and sends it straight to a

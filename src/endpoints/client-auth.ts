@@ -5,7 +5,7 @@ import { CLIENT_AUTH_SIGNING_ALGS } from '../oauth/client-auth-algs.js';
 import { secretMatches } from '../oauth/secrets.js';
 import type { ClientDirectory, ClientRecord } from '../credentials/client-directory.js';
 import type { ClientKeys } from '../credentials/client-keys.js';
-import { livesTooLong } from '../credentials/service-jwt.js';
+import { livesTooLong } from '../oauth/assertion-lifetime.js';
 import { oauthErrors } from './oauth-error.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';

@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
 import { JWT_BEARER, rewriteJwtBearer } from '../oauth/grants/jwt-bearer.js';
-import { exchangeApiKey, TOKEN_EXCHANGE, type ExchangeDeps } from '../oauth/grants/token-exchange.js';
+import { exchangeApiKey, TOKEN_EXCHANGE, type ExchangeDeps } from './token-exchange.js';
 import type { ClientDirectory } from '../credentials/client-directory.js';
 import { authenticateClient, presentedMethods, type ClientAuthDeps } from './client-auth.js';
 import { isForm, readForm } from './form.js';

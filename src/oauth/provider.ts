@@ -9,7 +9,7 @@ import { adapterFactory } from './adapter.js';
 import { OAuthConsentEntity } from './entities.js';
 import { providerJwks, type StoredKey } from './signing-keys.js';
 import { assertCheckedProviderVersion, compareHashedClientSecrets } from './provider-gateway.js';
-import { livesTooLong } from '../credentials/service-jwt.js';
+import { livesTooLong } from './assertion-lifetime.js';
 import { OIDC_SCOPES, RESOURCE_SCOPES } from './scopes.js';
 import type { Renderer } from '../http/render.js';
 import type { ClientRows } from './client-rows.js';

@@ -1,8 +1,8 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { AuditLog, Actor } from '../audit/service.js';
-import { parseApiKey } from '../apikeys/format.js';
-import { hashApiKey } from '../apikeys/hash.js';
+import { parseApiKey } from '../credentials/api-key-format.js';
+import { hashApiKey } from '../credentials/api-key-hash.js';
 import { returning } from '../storage/returning.js';
 
 export interface LeakReport {

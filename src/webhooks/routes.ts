@@ -6,7 +6,7 @@ import { authenticate, principalOf } from '../auth/middleware.js';
 import { actorOf } from '../auth/principal.js';
 import { jsonBody, parseInput } from '../http/body.js';
 import { AppError, errors } from '../http/errors.js';
-import { requireOrgScope } from '../events/access.js';
+import { requireOrgScope } from '../auth/access.js';
 import { WebhookInputError, WebhookNotFoundError, type WebhooksService } from './service.js';
 
 const createBody = z.strictObject({

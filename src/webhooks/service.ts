@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Actor, AuditLog } from '../audit/service.js';
-import { EVENT_TYPES, TEST_EVENT_TYPE, type EventBody } from '../events/types.js';
+import { EVENT_TYPES, TEST_EVENT_TYPE, type EventBody } from '../audit/events.js';
 import { generateSecret } from './signing.js';
 import type { SecretBox } from './secret-box.js';
 import { checkWebhookUrl, UnsafeUrlError, type Resolver } from './ssrf.js';

@@ -1,5 +1,4 @@
 import type { DataSource } from 'typeorm';
-import type { Role } from '../../accounts/entities.js';
 
 /**
  * What verifying an API key needs, in one query: the key, its organization's plan and settings
@@ -23,7 +22,8 @@ export interface ApiKeyVerificationRow {
   org_plan: string;
   org_limits: Record<string, unknown> | null;
   allow_query: boolean | null;
-  creator_role: Role | null;
+  /** The creator's role in the key's organization now (owner, admin, member), null when not a member. */
+  creator_role: string | null;
 }
 
 const SELECT = `SELECT k.id, k.org_id, k.team_id, k.workflow_id, k.name, k.scopes, k.key_hash, k.previous_key_hash,

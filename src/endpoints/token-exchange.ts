@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
-import type { StoredKey } from '../signing-keys.js';
-import { hashApiKey } from '../../apikeys/hash.js';
-import { secretFingerprint } from '../../credentials/api-key.js';
-import type { CredentialResolver } from '../../credentials/resolver.js';
-import type { ClientRecord } from '../../credentials/client-directory.js';
-import { OAuthError, oauthErrors, type OAuthReply } from '../../endpoints/oauth-error.js';
+import type { StoredKey } from '../oauth/signing-keys.js';
+import { hashApiKey } from '../credentials/api-key-hash.js';
+import { secretFingerprint } from '../credentials/api-key.js';
+import type { CredentialResolver } from '../credentials/resolver.js';
+import type { ClientRecord } from '../credentials/client-directory.js';
+import { OAuthError, oauthErrors, type OAuthReply } from './oauth-error.js';
 import { errors as oidcErrors } from 'oidc-provider';
-import type { Provider } from '../provider.js';
+import type { Provider } from '../oauth/provider.js';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const API_KEY_TOKEN_TYPE = 'urn:flowgate:params:oauth:token-type:api-key';

@@ -1,4 +1,4 @@
-import type { AuditEvent } from '../audit/entity.js';
+import type { AuditEvent } from './entity.js';
 
 /**
  * The public event types (issue 8). Every one of them is an audit action recorded through

@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
-import { authorize } from '../auth/authorize.js';
-import { principalOf } from '../auth/middleware.js';
+import { authorize } from './authorize.js';
+import { principalOf } from './middleware.js';
 import { AppError } from '../http/errors.js';
 
 /**

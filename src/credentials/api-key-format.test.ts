@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BASE62, CHECKSUM_LENGTH, RANDOM_LENGTH, checksum, generateApiKey, looksLikeApiKey, parseApiKey, scannerRegex } from './format.js';
-import { hashApiKey, hashesEqual } from './hash.js';
-import { PRESETS, normalizeScopes } from './presets.js';
+import { BASE62, CHECKSUM_LENGTH, RANDOM_LENGTH, checksum, generateApiKey, looksLikeApiKey, parseApiKey, scannerRegex } from './api-key-format.js';
+import { hashApiKey, hashesEqual } from './api-key-hash.js';
+import { PRESETS, normalizeScopes } from '../apikeys/presets.js';
 
 describe('API key format', () => {
   it('is <prefix><32 base62><6 base62 CRC32> for sk- and wfk_', () => {
