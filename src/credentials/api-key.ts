@@ -28,16 +28,31 @@ export function secretFingerprint(keyHash: string): string {
  * creator's membership), so any of those changing drops them on every instance.
  */
 export class ApiKeyRows {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
   constructor(
     private readonly ds: DataSource,
     private readonly pepper: string,
     private readonly byId: Cache<ApiKeyRow | null>,
+    /**
+     * Look-ups of presented secrets in flight at once, at most: a flood of well-formed unknown keys
+     * (each one a miss) waits here instead of taking every pooled connection from the rest.
+     */
+    private readonly maxConcurrentLookups = 8,
   ) {}
 
   /** The key a presented secret belongs to (current or previous secret), and its hash. */
   async forSecret(presented: string): Promise<{ row: ApiKeyRow | null; hash: string }> {
     const hash = hashApiKey(this.pepper, presented);
-    return { row: await apiKeyByHash(this.ds, hash), hash };
+    if (this.active >= this.maxConcurrentLookups) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return { row: await apiKeyByHash(this.ds, hash), hash };
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
   }
 
   get(id: string): Promise<ApiKeyRow | null> {
