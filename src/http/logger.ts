@@ -31,9 +31,4 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   );
 }
 
-const SECRET_QUERY = /([?&](?:api-key|api_key|access_token|token|client_secret|code|refresh_token|subject_token|assertion|client_assertion)=)[^&]*/gi;
-
-/** The path with secret-bearing query values replaced, for logs. */
-export function safeUrl(url: string): string {
-  return url.replace(SECRET_QUERY, '$1[redacted]');
-}
+export { redactUrl as safeUrl } from './redact-url.js';
