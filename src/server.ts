@@ -25,7 +25,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  if (config.webhooks.allowPrivateNetworks) logger.warn('WEBHOOK_ALLOW_PRIVATE_NETWORKS is on: webhooks may target private and loopback addresses (development and tests only)');
+  if (config.outbound.allowPrivateNetworks) logger.warn('OUTBOUND_ALLOW_PRIVATE_NETWORKS is on: webhooks and clients\' jwks_uri may target private and loopback addresses (development and tests only)');
   services.dispatcher.start();
   const sweeper = setInterval(() => void sweepExpiredArtifacts(services.ds).catch((err) => logger.warn({ err }, 'sweeping expired OAuth artifacts failed')), 10 * 60_000);
   sweeper.unref();

@@ -11,7 +11,7 @@ import { scanApiKeyExpiry } from '../src/apikeys/expiry-scan.js';
 let env: TestEnv;
 const extra: RunningServer[] = [];
 beforeAll(async () => {
-  env = await startTestServer({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_POLL_INTERVAL_MS: '3600000' });
+  env = await startTestServer({ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_POLL_INTERVAL_MS: '3600000' });
 });
 afterAll(async () => {
   for (const s of extra) await s.close().catch(() => {});

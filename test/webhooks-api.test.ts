@@ -10,7 +10,7 @@ import type { Principal } from '../src/auth/principal.js';
 let env: TestEnv;
 let rx: Awaited<ReturnType<typeof startReceiver>>;
 beforeAll(async () => {
-  env = await startTestServer({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_POLL_INTERVAL_MS: '150' });
+  env = await startTestServer({ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_POLL_INTERVAL_MS: '150' });
   rx = await startReceiver();
 });
 afterAll(async () => {

@@ -8,7 +8,7 @@ import { CLI_ACTOR } from '../src/audit/service.js';
 // Real Flowgate (PostgreSQL, Redis), real receiver on 127.0.0.1, Standard Webhooks' own verifier.
 let env: TestEnv;
 beforeAll(async () => {
-  env = await startTestServer({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_RETRY_SCHEDULE: '1,1,1', WEBHOOK_POLL_INTERVAL_MS: '150' });
+  env = await startTestServer({ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_RETRY_SCHEDULE: '1,1,1', WEBHOOK_POLL_INTERVAL_MS: '150' });
 });
 afterAll(async () => env?.close());
 
@@ -35,7 +35,7 @@ async function addMember(orgId: string) {
 
 describe('webhook delivery', () => {
   it('logs a warning at start-up when private networks are allowed', () => {
-    expect(env.logs.text).toMatch(/WEBHOOK_ALLOW_PRIVATE_NETWORKS is on/);
+    expect(env.logs.text).toMatch(/OUTBOUND_ALLOW_PRIVATE_NETWORKS is on/);
   });
 
   it('delivers member.added signed per Standard Webhooks and with the hex form, without secrets', async () => {

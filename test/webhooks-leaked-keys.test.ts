@@ -14,7 +14,7 @@ const KEY_ID = 'scanner-key-1';
 let env: TestEnv;
 beforeAll(async () => {
   env = await startTestServer({
-    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true',
     WEBHOOK_POLL_INTERVAL_MS: '150',
     SECRET_SCANNER_PUBLIC_KEYS: JSON.stringify({ [KEY_ID]: scanner.publicKey.export({ type: 'spki', format: 'pem' }) }),
   });

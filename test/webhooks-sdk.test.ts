@@ -28,7 +28,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => service.listen(0, '127.0.0.1', () => r()));
   const a = service.address();
   serviceUrl = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-  env = await startTestServer({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_POLL_INTERVAL_MS: '150' });
+  env = await startTestServer({ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_POLL_INTERVAL_MS: '150' });
 });
 afterAll(async () => {
   await env?.close();

@@ -23,6 +23,7 @@ import { LastUsedTracker } from '../apikeys/last-used.js';
 import { ApiKeyRows, type ApiKeyRow } from '../credentials/api-key.js';
 import { ClientDirectory } from '../credentials/client-directory.js';
 import { ClientKeys } from '../credentials/client-keys.js';
+import { outboundFetch } from '../outbound/fetch.js';
 import { OwnJwtVerifier } from '../credentials/own-jwt.js';
 import { CredentialResolver } from '../credentials/resolver.js';
 import type { Resolution } from '../credentials/types.js';
@@ -113,10 +114,11 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     async (actor, _orgId, clientId) => {
       await consents.endForClient(actor, clientId);
     },
+    config.outbound,
   );
 
   const clientDirectory = new ClientDirectory(clientRows);
-  const clientKeys = new ClientKeys();
+  const clientKeys = new ClientKeys(outboundFetch(config.outbound));
   const ownJwts = new OwnJwtVerifier(config.keysDir, config.issuer, config.apiAudience);
   const lastUsed = new LastUsedTracker(ds, logger);
   const memberships = caches.create<{ role: Role; teamId: string | null } | null>('memberships', { max: 50_000, ttlMs: c.ttlMs, negativeTtlMs: c.negativeTtlMs });
@@ -162,8 +164,8 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     fallbacks: [sessionResolver({ config, accounts }, dashboardSessions)],
     onResolved: [limitManagementApi(rateLimits)],
   });
-  const webhooks = new WebhooksService(ds, audit, new SecretBox(config.apiKeys.pepper), config.webhooks);
-  const dispatcher = new Dispatcher(ds, audit, webhooks, logger, config.webhooks);
+  const webhooks = new WebhooksService(ds, audit, new SecretBox(config.apiKeys.pepper), { ...config.webhooks, ...config.outbound });
+  const dispatcher = new Dispatcher(ds, audit, webhooks, logger, { ...config.webhooks, ...config.outbound });
   const leakedKeys = new LeakedKeysService(ds, audit, config.apiKeys.pepper, config.webhooks.scannerPublicKeys, keyInvalidator.invalidate);
 
   // What a credential's cached verification depends on changes: every instance drops it at once.

@@ -31,7 +31,7 @@ const ENV_NAMES: Record<string, string> = {
   'apiKeys.pepper': 'API_KEY_PEPPER',
   'apiKeys.defaultRollGraceSeconds': 'API_KEY_ROLL_GRACE_SECONDS',
   'webhooks.retrySchedule': 'WEBHOOK_RETRY_SCHEDULE',
-  'webhooks.allowPrivateNetworks': 'WEBHOOK_ALLOW_PRIVATE_NETWORKS',
+  'outbound.allowPrivateNetworks': 'OUTBOUND_ALLOW_PRIVATE_NETWORKS',
   'webhooks.pollIntervalMs': 'WEBHOOK_POLL_INTERVAL_MS',
   'webhooks.scannerPublicKeys': 'SECRET_SCANNER_PUBLIC_KEYS',
   'rateLimits.enabled': 'RATE_LIMIT_ENABLED',
@@ -122,10 +122,11 @@ export function loadConfig(env: Env = process.env): Config {
     plans: defaults.plans,
     webhooks: {
       retrySchedule: nonEmpty(env.WEBHOOK_RETRY_SCHEDULE)?.split(',').map((v) => (/^\s*\d+\s*$/.test(v) ? Number(v) : v)) ?? [5, 300, 1800, 7200, 18000, 36000, 36000],
-      allowPrivateNetworks: bool(env.WEBHOOK_ALLOW_PRIVATE_NETWORKS) ?? false,
       pollIntervalMs: nonEmpty(env.WEBHOOK_POLL_INTERVAL_MS) ?? 1000,
       scannerPublicKeys: jsonObject(env.SECRET_SCANNER_PUBLIC_KEYS) ?? {},
     },
+    // WEBHOOK_ALLOW_PRIVATE_NETWORKS: the deprecated name, from when only webhooks went out.
+    outbound: { allowPrivateNetworks: bool(env.OUTBOUND_ALLOW_PRIVATE_NETWORKS) ?? bool(env.WEBHOOK_ALLOW_PRIVATE_NETWORKS) ?? false },
     rateLimits: rateLimitsFrom(defaults.rateLimits, env),
     caches: { ...defaults.caches, ...(nonEmpty(env.CACHE_TTL_MS) && { ttlMs: env.CACHE_TTL_MS }) },
     seedDevData: bool(env.SEED_DEV_DATA) ?? !production,

@@ -67,11 +67,14 @@ export const configSchema = z.object({
   webhooks: z.object({
     /** Delays in seconds before each retry; attempts = length + 1. */
     retrySchedule: z.array(z.number().int().nonnegative()).min(1, 'needs at least one delay'),
-    /** Development and tests only: lifts the SSRF guard (private addresses, plain http). */
-    allowPrivateNetworks: z.boolean(),
     pollIntervalMs: positiveInt,
     /** Secret-scanner public keys (PEM, ECDSA P-256) by key identifier, for leaked-key reports. */
     scannerPublicKeys: z.record(z.string(), z.string()),
+  }),
+  /** Requests Flowgate makes itself: webhook deliveries, clients' jwks_uri (src/outbound/url-policy.ts). */
+  outbound: z.object({
+    /** Development and tests only: lifts the SSRF guard (private addresses, plain http). */
+    allowPrivateNetworks: z.boolean(),
   }),
   /** Rate limits (issue 5). */
   rateLimits: z.object({

@@ -8,6 +8,7 @@ import { OAuthClientEntity, type OAuthClient } from './entities.js';
 import { hashClientSecret, newClientSecret } from './secrets.js';
 import { ALL_SCOPES } from './scopes.js';
 import type { ClientRows } from './client-rows.js';
+import { checkOutboundUrl, type OutboundPolicy } from '../outbound/url-policy.js';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export const GRANT_TYPES = [
@@ -105,6 +106,8 @@ export class ClientsService {
     private readonly rows?: ClientRows,
     /** Told after a deletion: the client's grants and tokens end (oauth/consents.ts). */
     private readonly onDeleted?: (actor: Actor, orgId: string, clientId: string) => Promise<void>,
+    /** A jwks_uri is fetched by the server itself: it must pass the outbound policy (SSRF). */
+    private readonly outbound?: OutboundPolicy,
   ) {}
 
   async create(actor: Actor, raw: CreateClientInput): Promise<{ client: ClientView; clientSecret?: string }> {
@@ -132,6 +135,7 @@ export class ClientsService {
     };
     delete metadata.token_endpoint_auth_signing_alg;
     try {
+      if (input.jwksUri && this.outbound) await checkOutboundUrl(input.jwksUri, this.outbound, 'jwks_uri');
       await this.validateMetadata({ client_id: clientId, client_name: input.name, ...metadata, ...(secret && { client_secret: 'x'.repeat(43) }) });
     } catch (err) {
       const e = err as { error_description?: string; message?: string };

@@ -16,6 +16,7 @@ import type { ClientRows } from './client-rows.js';
 import { registerJwtBearerGrant } from './grants/jwt-bearer.js';
 import { CLIENT_AUTH_SIGNING_ALGS } from './client-auth-algs.js';
 import { grantTag } from './grant-tag.js';
+import { outboundFetch } from '../outbound/fetch.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -47,6 +48,9 @@ export function createProvider(deps: ProviderDeps): Provider {
   }
 
   const configuration: Configuration = {
+    // Every request the provider makes (a client's jwks_uri) goes through the outbound policy: checked
+    // address, pinned socket, no redirects. Its documented hook for outgoing requests.
+    fetch: outboundFetch(config.outbound) as Configuration['fetch'],
     adapter: adapterFactory(ds, kv, deps.clientRows, Math.max(config.tokens.accessTokenTtl, config.tokens.clientCredentialsTtl)),
     jwks: providerJwks(keys) as Configuration['jwks'],
     cookies: {

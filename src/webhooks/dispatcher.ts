@@ -6,7 +6,7 @@ import { eventBody, eventTypeFor, GLOBAL_EVENT_TYPES } from '../audit/events.js'
 import { scanApiKeyExpiry } from '../apikeys/expiry-scan.js';
 import { signatureHeaders } from './signing.js';
 import { sendWebhook, type SendResult } from './send.js';
-import { checkWebhookUrl, UnsafeUrlError, type Resolver } from './ssrf.js';
+import { checkOutboundUrl, UnsafeUrlError, type Resolver } from '../outbound/url-policy.js';
 import { returning } from '../storage/returning.js';
 import { webhookIdFor, type WebhooksService } from './service.js';
 
@@ -175,8 +175,8 @@ export class Dispatcher {
     let result: SendResult;
     try {
       // Checked again at delivery: DNS may have changed since registration. The socket then goes to
-      // the address checked here (ssrf.ts pinnedLookup).
-      const target = await checkWebhookUrl(d.url, { allowPrivateNetworks: this.o.allowPrivateNetworks, resolve: this.o.resolve });
+      // the address checked here (url-policy.ts pinnedLookup).
+      const target = await checkOutboundUrl(d.url, { allowPrivateNetworks: this.o.allowPrivateNetworks, resolve: this.o.resolve });
       const timestamp = Math.floor(Date.now() / 1000);
       const headers = signatureHeaders(this.webhooks.signingSecrets(d), webhookIdFor(d.event_id), timestamp, d.body);
       result = await sendWebhook(target, headers, d.body, { timeoutMs: this.o.timeoutMs, maxResponseBytes: this.o.maxResponseBytes });

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { pinnedLookup, type CheckedTarget } from './ssrf.js';
+import { pinnedLookup, type CheckedTarget } from '../outbound/url-policy.js';
 
 export interface SendResult {
   ok: boolean;

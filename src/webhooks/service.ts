@@ -4,7 +4,7 @@ import type { Actor, AuditLog } from '../audit/service.js';
 import { EVENT_TYPES, TEST_EVENT_TYPE, type EventBody } from '../audit/events.js';
 import { generateSecret } from './signing.js';
 import type { SecretBox } from './secret-box.js';
-import { checkWebhookUrl, UnsafeUrlError, type Resolver } from './ssrf.js';
+import { checkOutboundUrl, UnsafeUrlError, type Resolver } from '../outbound/url-policy.js';
 
 /** How long the previous secret keeps signing after a rotation. */
 export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
@@ -97,10 +97,10 @@ export class WebhooksService {
     private readonly opts: { allowPrivateNetworks: boolean; retrySchedule: number[]; resolve?: Resolver },
   ) {}
 
-  /** Refused at registration for the same reasons as at delivery (ssrf.ts). */
+  /** Refused at registration for the same reasons as at delivery (src/outbound/url-policy.ts). */
   async checkUrl(url: string): Promise<void> {
     try {
-      await checkWebhookUrl(url, { allowPrivateNetworks: this.opts.allowPrivateNetworks, resolve: this.opts.resolve });
+      await checkOutboundUrl(url, { allowPrivateNetworks: this.opts.allowPrivateNetworks, resolve: this.opts.resolve });
     } catch (err) {
       if (err instanceof UnsafeUrlError) throw new WebhookInputError('INVALID_WEBHOOK_URL', err.message, { reason: err.reason });
       throw err;

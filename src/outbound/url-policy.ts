@@ -2,17 +2,23 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import net from 'node:net';
 
 /**
- * Server-side request forgery guard for webhook URLs. A URL is refused when its scheme is not
- * http(s) or when any address its host resolves to is loopback, private, link-local (including the
- * cloud metadata address 169.254.169.254), CGNAT, multicast, unspecified, reserved or documentation
- * space, in IPv4 or IPv6 (ULA fc00::/7, link-local fe80::/10), including IPv4 addresses embedded in
- * IPv6 (IPv4-mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible ::/96).
- * Delivery connects to the very address that was checked (`pinnedLookup`), so DNS rebinding between
- * the check and the connection cannot swap it.
+ * The one outbound-URL policy: every URL Flowgate itself requests on a tenant's behalf (webhook
+ * deliveries, a client's `jwks_uri`, for both oidc-provider's and Flowgate's key fetchers) passes it.
+ * A URL is refused when its scheme is not http(s) or when any address its host resolves to is
+ * loopback, private, link-local (including the cloud metadata address 169.254.169.254), CGNAT,
+ * multicast, unspecified, reserved or documentation space, in IPv4 or IPv6 (ULA fc00::/7, link-local
+ * fe80::/10, the local-use NAT64 prefix 64:ff9b:1::/48 of RFC 8215), including IPv4 addresses
+ * embedded in IPv6 (IPv4-mapped ::ffff:0:0/96, SIIT IPv4-translated ::ffff:0:0:0/96 of RFC 6145,
+ * NAT64 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible ::/96). The request then connects to the very
+ * address that was checked (`pinnedLookup`), so DNS rebinding between the check and the connection
+ * cannot swap it.
+ *
+ * Refusals never say which address a name resolved to, nor whether it resolved at all: an answer that
+ * did would let a tenant map the internal network's DNS through the registration form.
  */
 export class UnsafeUrlError extends Error {
   constructor(
-    readonly reason: 'invalid_url' | 'scheme' | 'https_required' | 'credentials' | 'forbidden_address' | 'unresolvable',
+    readonly reason: 'invalid_url' | 'scheme' | 'https_required' | 'credentials' | 'forbidden_address',
     message: string,
   ) {
     super(message);
@@ -45,6 +51,7 @@ for (const [a, p] of [
   ['100::', 64], // discard-only
   ['2001:db8::', 32], // documentation
   ['2001::', 23], // IETF protocol assignments (Teredo, ORCHID...)
+  ['64:ff9b:1::', 48], // local-use NAT64 (RFC 8215 §4): translates to the operator's own IPv4 network
   ['fc00::', 7], // unique local
   ['fe80::', 10], // link-local
   ['fec0::', 10], // site-local (deprecated)
@@ -79,13 +86,14 @@ export function embeddedIPv4(addr: string): string | undefined {
   if (!g) return undefined;
   const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
   if (zero(0, 5) && g[5] === 0xffff) return v4FromGroups(g[6], g[7]); // ::ffff:a.b.c.d
+  if (zero(0, 4) && g[4] === 0xffff && g[5] === 0) return v4FromGroups(g[6], g[7]); // SIIT ::ffff:0:a.b.c.d (RFC 6145)
   if (zero(0, 6) && (g[6] !== 0 || g[7] > 1)) return v4FromGroups(g[6], g[7]); // ::a.b.c.d
   if (g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6)) return v4FromGroups(g[6], g[7]); // NAT64
   if (g[0] === 0x2002) return v4FromGroups(g[1], g[2]); // 6to4
   return undefined;
 }
 
-/** True when an IP address must never be the target of a webhook. */
+/** True when an IP address must never be the target of an outbound request. */
 export function isForbiddenAddress(address: string): boolean {
   const family = net.isIP(address);
   if (family === 4) return blocked4.check(address, 'ipv4');
@@ -110,45 +118,48 @@ export type Resolver = (host: string) => Promise<Array<{ address: string; family
 
 const systemResolver: Resolver = (host) => dnsLookup(host, { all: true, verbatim: true });
 
+export interface OutboundPolicy {
+  /**
+   * Development and tests only (OUTBOUND_ALLOW_PRIVATE_NETWORKS): private addresses and plain http
+   * are accepted; the scheme and credentials rules always apply.
+   */
+  allowPrivateNetworks: boolean;
+  /** The resolver (tests); the system's by default. */
+  resolve?: Resolver;
+}
+
 /**
- * Parses and checks a webhook URL. With `allowPrivateNetworks` (development and tests only) private
- * addresses and plain http are accepted; the scheme check always applies.
+ * Parses and checks an outbound URL; `label` names the field in messages (`url`, `jwks_uri`).
+ * Resolves to the target to connect to, or throws UnsafeUrlError.
  */
-export async function checkWebhookUrl(
-  raw: string,
-  opts: { allowPrivateNetworks: boolean; resolve?: Resolver },
-): Promise<CheckedTarget> {
+export async function checkOutboundUrl(raw: string, policy: OutboundPolicy, label = 'url'): Promise<CheckedTarget> {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new UnsafeUrlError('invalid_url', 'url must be an absolute http(s) URL');
+    throw new UnsafeUrlError('invalid_url', `${label} must be an absolute http(s) URL`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new UnsafeUrlError('scheme', `url scheme "${url.protocol.replace(/:$/, '')}" is not allowed; use https`);
+    throw new UnsafeUrlError('scheme', `${label} scheme "${url.protocol.replace(/:$/, '')}" is not allowed; use https`);
   }
-  if (url.username || url.password) throw new UnsafeUrlError('credentials', 'url must not contain credentials');
+  if (url.username || url.password) throw new UnsafeUrlError('credentials', `${label} must not contain credentials`);
   const host = url.hostname.replace(/^\[|\]$/g, '');
+  // One answer for "resolves to a forbidden address" and "does not resolve": see the module comment.
+  const notAllowed = () => new UnsafeUrlError('forbidden_address', `${label} host "${host}" is not allowed: it must resolve to public addresses only`);
   let candidates: Array<{ address: string; family: number }>;
   if (net.isIP(host)) candidates = [{ address: host, family: net.isIP(host) }];
   else {
     try {
-      candidates = await (opts.resolve ?? systemResolver)(host);
+      candidates = await (policy.resolve ?? systemResolver)(host);
     } catch {
-      throw new UnsafeUrlError('unresolvable', `url host "${host}" does not resolve`);
+      throw notAllowed();
     }
-    if (candidates.length === 0) throw new UnsafeUrlError('unresolvable', `url host "${host}" does not resolve`);
+    if (candidates.length === 0) throw notAllowed();
   }
-  if (!opts.allowPrivateNetworks) {
+  if (!policy.allowPrivateNetworks) {
     // Every address must be public: a host with one private record could be steered to it.
-    const bad = candidates.find((c) => isForbiddenAddress(c.address));
-    if (bad) {
-      throw new UnsafeUrlError(
-        'forbidden_address',
-        `url host "${host}" resolves to ${bad.address}, a loopback, private, link-local, multicast or reserved address; webhooks must target a public address`,
-      );
-    }
-    if (url.protocol !== 'https:') throw new UnsafeUrlError('https_required', 'url must use https');
+    if (candidates.some((c) => isForbiddenAddress(c.address))) throw notAllowed();
+    if (url.protocol !== 'https:') throw new UnsafeUrlError('https_required', `${label} must use https`);
   }
   const chosen = candidates[0];
   return { url, host, address: chosen.address, family: chosen.family === 6 ? 6 : 4 };
