@@ -5,16 +5,33 @@ const positiveInt = z.coerce.number().int().positive();
 const DURATION = /^(\d+)\s*(s|m|h|d)$/;
 const UNIT = { s: 1, m: 60, h: 3600, d: 86400 } as const;
 
+/**
+ * Bounds of any limit, from the configuration or a tenant's override (docs/rate-limits.md). The
+ * sliding log keeps one entry per admitted request for a whole window, so `limit` bounds the memory a
+ * single budget may take in Redis; `window` keeps every time computation an exact integer of
+ * milliseconds. Without them one tenant's `window: 1e300` made the limiter's script fail.
+ */
+export const MAX_RATE_LIMIT = 1_000_000;
+export const MAX_RATE_WINDOW_SECONDS = 30 * 86400;
+
 /** A rate limit: `limit` requests in any `window` seconds (a number, or "30s", "1m", "1h", "1d"). */
 export const rateLimitSchema = z.object({
-  limit: z.number({ error: 'limit must be a number' }).int('limit must be a whole number').nonnegative('limit must not be negative (0 refuses every request)'),
+  limit: z
+    .number({ error: 'limit must be a number' })
+    .int('limit must be a whole number')
+    .nonnegative('limit must not be negative (0 refuses every request)')
+    .max(MAX_RATE_LIMIT, `limit must be at most ${MAX_RATE_LIMIT}`),
   window: z
     .union([z.number(), z.string()], { error: 'window must be seconds or a duration such as "1m" or "1h"' })
     .transform((v, ctx) => {
       const m = typeof v === 'string' ? DURATION.exec(v.trim()) : null;
       const secs = typeof v === 'number' ? v : m ? Number(m[1]) * UNIT[m[2] as keyof typeof UNIT] : NaN;
       if (!Number.isInteger(secs) || secs <= 0) {
-        ctx.addIssue({ code: 'custom', message: `window must be a positive whole number of seconds or a duration such as "1m" or "1h" (got ${JSON.stringify(v)}; a zero window cannot be enforced)` });
+        ctx.addIssue({ code: 'custom', message: `window must be a positive whole number of seconds or a duration such as "1m" or "1h" (got ${JSON.stringify(v).slice(0, 40)}; a zero window cannot be enforced)` });
+        return z.NEVER;
+      }
+      if (secs > MAX_RATE_WINDOW_SECONDS) {
+        ctx.addIssue({ code: 'custom', message: `window must be at most 30 days (${MAX_RATE_WINDOW_SECONDS} seconds)` });
         return z.NEVER;
       }
       return secs;
@@ -85,10 +102,13 @@ export const configSchema = z.object({
     timeoutMs: positiveInt,
     /** Per-credential limits by category when the plan names none (seed 002, per minute). */
     defaults: categoryLimitsSchema,
-    /** Flowgate's own endpoints: the token endpoint per client, the management API per credential. */
+    /** Flowgate's own endpoints: the token endpoint per authenticated client, the management API per credential. */
     token: rateLimitSchema,
+    /** Failed client authentications at the token endpoint, per caller address and per address + client id. */
+    tokenFailuresIp: rateLimitSchema,
+    tokenFailuresClient: rateLimitSchema,
     management: rateLimitSchema,
-    /** Login form: strict per client IP, lenient and short per account (an attacker cannot lock a victim out for long). */
+    /** Failed sign-ins: strict per client IP, lenient and short per account (an attacker cannot lock a victim out for long). */
     loginIp: rateLimitSchema,
     loginAccount: rateLimitSchema,
     /** Refused credentials at Flowgate's API, per client address (guessing keys or tokens). */

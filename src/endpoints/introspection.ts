@@ -14,7 +14,7 @@ import { errorReply, OAuthError, oauthErrors, sendNode, type OAuthReply } from '
 export const INTROSPECTION_PATH = '/token/introspection';
 
 /** Adds the credential's rate-limit state to an active answer when the caller asks for it. */
-export type RateLimitDecorator = (resolved: ResolvedCredential, params: URLSearchParams) => Promise<Record<string, unknown> | undefined>;
+export type RateLimitDecorator = (resolved: ResolvedCredential, params: URLSearchParams, caller?: { clientId: string }) => Promise<Record<string, unknown> | undefined>;
 
 /** RFC 9701 §5: the media type of a signed introspection response. */
 export const JWT_RESPONSE_TYPE = 'application/token-introspection+jwt';
@@ -62,7 +62,7 @@ export function introspectionEndpoint(d: IntrospectionDeps) {
     // active for this request.
     if (params.get('credential_source') === 'query' && !r.queryAllowed) return inactiveAnswer('query_key_disabled', caller);
     const active = activeAnswer(r, d.issuer);
-    const ratelimit = d.rateLimit ? await d.rateLimit(r, params) : undefined;
+    const ratelimit = d.rateLimit ? await d.rateLimit(r, params, caller) : undefined;
     return ratelimit ? { ...active, ratelimit } : active;
   }
 

@@ -30,7 +30,7 @@ export function rateLimitCheckEndpoint(d: { issuer: string; clientAuth: ClientAu
         throw oauthErrors.invalidRequest('category (a-z, _) and key (at most 128 characters) are required');
       }
       // Per IP for webhook ingestion; otherwise the key names the subject within the caller's org.
-      const d2 = await d.limits.checkCredential({ orgId: caller.orgId, clientId: `${caller.clientId}:${key}` }, category, { ip: key });
+      const d2 = await d.limits.checkCredential({ orgId: caller.orgId, clientId: `${caller.clientId}:${key}` }, category, { ip: key, resourceServer: caller.clientId });
       sendKoa(ctx, { status: 200, body: { ratelimit: d2 ? rateLimitView(d2) : null } });
     });
   };

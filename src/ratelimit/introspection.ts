@@ -11,7 +11,7 @@ import type { Checked, RateLimitService } from './service.js';
  * A token exchanged from an API key spends the key's budget, under the key's own limits.
  */
 export function rateLimitDecorator(limits: RateLimitService) {
-  return async (r: ResolvedCredential, params: URLSearchParams): Promise<Record<string, unknown> | undefined> => {
+  return async (r: ResolvedCredential, params: URLSearchParams, caller?: { clientId: string }): Promise<Record<string, unknown> | undefined> => {
     const method = params.get('ratelimit_method');
     const category = params.get('ratelimit_category') ?? (method ? categoryFor(method, params.get('ratelimit_route') ?? '/') : null);
     if (!category) return undefined;
@@ -19,7 +19,7 @@ export function rateLimitDecorator(limits: RateLimitService) {
     const d = await limits.checkCredential(
       { credentialType: keyLike ? 'api_key' : r.kind, orgId: r.orgId, keyId: r.keyId, clientId: r.clientId, sub: r.userId ?? r.subject },
       category.slice(0, 32),
-      { ip: params.get('ratelimit_ip') ?? undefined },
+      { ip: params.get('ratelimit_ip') ?? undefined, resourceServer: caller?.clientId },
     );
     return d ? rateLimitView(d) : undefined;
   };

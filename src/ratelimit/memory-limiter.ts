@@ -23,7 +23,22 @@ export class MemoryLimiter implements Limiter {
     return this.checkSync(key, l, now);
   }
 
-  checkSync(key: string, l: RateLimit, now = this.clock()): Decision {
+  async peek(key: string, l: RateLimit, now = this.clock()): Promise<Decision> {
+    return this.checkSync(key, l, now, false);
+  }
+
+  async refund(key: string, ticket: string): Promise<void> {
+    this.refundSync(key, ticket);
+  }
+
+  refundSync(key: string, ticket: string): void {
+    const t = this.logs.get(key)?.times;
+    const at = Number(ticket.slice(ticket.indexOf(':') + 1));
+    const i = t ? t.indexOf(at) : -1;
+    if (i >= 0) t!.splice(i, 1);
+  }
+
+  checkSync(key: string, l: RateLimit, now = this.clock(), count = true): Decision {
     const windowMs = l.window * 1000;
     let entry = this.logs.get(key);
     if (!entry) {
@@ -42,15 +57,19 @@ export class MemoryLimiter implements Limiter {
     }
     if (lo > 0) t.splice(0, lo);
     let allowed = false;
+    let ticket: string | undefined;
     if (t.length < l.limit) {
-      let i = t.length;
-      while (i > 0 && t[i - 1] > now) i--;
-      t.splice(i, 0, now);
       allowed = true;
+      if (count) {
+        let i = t.length;
+        while (i > 0 && t[i - 1] > now) i--;
+        t.splice(i, 0, now);
+        ticket = `${this.source}:${now}`;
+      }
     }
     entry.until = Math.max(entry.until, now + windowMs);
     const resetAt = t.length ? t[0] + windowMs : now + windowMs;
-    return decision(allowed, t.length, resetAt, now, l, this.source);
+    return decision(allowed, t.length, resetAt, now, l, this.source, ticket);
   }
 
   async reset(key: string): Promise<void> {

@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { MemoryLimiter } from './memory-limiter.js';
 import { SLIDING_COUNTER, SLIDING_LOG } from './scripts.js';
-import { decision, type Decision, type Limiter, type RateLimit } from './types.js';
+import { ReplyError } from 'ioredis';
+import { decision, LimitCheckError, type Decision, type Limiter, type RateLimit } from './types.js';
 import type { Algorithm } from './algorithm.js';
 
 export type FailMode = 'open' | 'closed';
@@ -69,17 +70,42 @@ export class RedisLimiter implements Limiter {
   }
 
   async check(key: string, l: RateLimit, now?: number): Promise<Decision> {
-    if (this.down && Date.now() < this.skipUntil) return this.degraded(key, l, now);
+    return this.decide(key, l, now, true);
+  }
+
+  async peek(key: string, l: RateLimit, now?: number): Promise<Decision> {
+    return this.decide(key, l, now, false);
+  }
+
+  async refund(key: string, ticket: string): Promise<void> {
+    if (ticket.startsWith('local:')) return this.local.refundSync(key, ticket);
+    if (this.client.status === 'ready') await this.client.zrem(key, ticket).catch(() => {});
+  }
+
+  private async decide(key: string, l: RateLimit, now: number | undefined, count: boolean): Promise<Decision> {
+    // Checked before Redis is asked: a limit no script can evaluate is this request's problem only.
+    if (!Number.isSafeInteger(l.limit) || l.limit < 0 || !Number.isSafeInteger(l.window * 1000) || l.window <= 0) {
+      throw new LimitCheckError(`rate limit ${JSON.stringify(l).slice(0, 80)} cannot be evaluated`);
+    }
+    if (this.down && Date.now() < this.skipUntil) return this.degraded(key, l, now, count);
     // Connecting (startup): the command waits in ioredis's queue, bounded by the timeout. Lost: do not wait.
     const st = this.client.status;
-    if (st === 'reconnecting' || st === 'close' || st === 'end') return this.fail(key, l, now, new Error(`redis ${st}`));
+    if (st === 'reconnecting' || st === 'close' || st === 'end') return this.fail(key, l, now, new Error(`redis ${st}`), count);
+    let r: Reply & { member?: string };
     try {
-      const r = await this.run(key, l, now ?? -1);
-      if (this.down) this.recovered();
-      return decision(r[0] === 1, r[1], r[2], r[3], l, 'redis');
+      r = await this.run(key, l, now ?? -1, count);
     } catch (err) {
-      return this.fail(key, l, now, err);
+      // Redis answered with an error about this command (ERR ..., WRONGTYPE ...): it is reachable and
+      // every other key still works, so only this request fails. Anything else (timeouts, a lost
+      // connection, LOADING, BUSY, READONLY, OOM ...) is the store failing: outage mode for all.
+      if (err instanceof ReplyError && /^(ERR|WRONGTYPE)\b/.test((err as Error).message)) {
+        throw new LimitCheckError(`rate-limit script failed for this request: ${(err as Error).message.slice(0, 200)}`);
+      }
+      return this.fail(key, l, now, err, count);
     }
+    if (this.down) this.recovered();
+    const admitted = r[0] === 1 && count;
+    return decision(r[0] === 1, r[1], r[2], r[3], l, 'redis', admitted ? `${r[3]}:${r.member}` : undefined);
   }
 
   async reset(key: string): Promise<void> {
@@ -91,7 +117,7 @@ export class RedisLimiter implements Limiter {
     this.local.close();
   }
 
-  private run(key: string, l: RateLimit, now: number): Promise<Reply> {
+  private run(key: string, l: RateLimit, now: number, count: boolean): Promise<Reply & { member?: string }> {
     const member = `${this.nonce}${(this.seq = (this.seq + 1) % 1e9)}`;
     const call = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<Reply>>)[this.command](
       key,
@@ -99,7 +125,8 @@ export class RedisLimiter implements Limiter {
       l.window * 1000,
       now,
       member,
-    );
+      ...(count ? [] : ['peek']),
+    ).then((r) => Object.assign(r, { member }));
     const ms = this.o.timeoutMs ?? 250;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -109,7 +136,7 @@ export class RedisLimiter implements Limiter {
     return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private fail(key: string, l: RateLimit, now: number | undefined, err: unknown): Decision {
+  private fail(key: string, l: RateLimit, now: number | undefined, err: unknown, count = true): Decision {
     this.s.failedChecks++;
     this.skipUntil = Date.now() + (this.o.retryAfterFailureMs ?? 1000);
     if (!this.down) {
@@ -125,7 +152,7 @@ export class RedisLimiter implements Limiter {
       );
       this.o.onStateChange?.(this.state());
     }
-    return this.degraded(key, l, now);
+    return this.degraded(key, l, now, count);
   }
 
   private recovered(): void {
@@ -138,9 +165,9 @@ export class RedisLimiter implements Limiter {
     this.o.onStateChange?.(this.state());
   }
 
-  private degraded(key: string, l: RateLimit, now?: number): Decision {
+  private degraded(key: string, l: RateLimit, now?: number, count = true): Decision {
     const t = now ?? Date.now();
     if (this.s.failMode === 'closed') return decision(false, l.limit, t + 1000, t, l, 'closed');
-    return this.local.checkSync(key, l, t);
+    return this.local.checkSync(key, l, t, count);
   }
 }

@@ -22,14 +22,16 @@ local window = tonumber(ARGV[2])
  * Sliding log: a sorted set of the admitted requests' times. Exact: a request is admitted iff fewer
  * than `limit` requests were admitted in (now - window, now]. Refused requests are not logged, so
  * the set never holds more than `limit` members. KEYS[1] the log; ARGV limit, window ms, now ms
- * (or -1), a member suffix unique to the caller (two admissions in the same millisecond stay two).
+ * (or -1), a member suffix unique to the caller (two admissions in the same millisecond stay two),
+ * and optionally "peek" (answer without logging). An admitted request's member is `now:suffix`, so
+ * the caller can take it back (ZREM) when the attempt should not count after all.
  */
 export const SLIDING_LOG = `${CLOCK}
 local key = KEYS[1]
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
 local allowed = 0
-if count < limit then
+if count < limit and ARGV[5] ~= 'peek' then
   redis.call('ZADD', key, now, now .. ':' .. ARGV[4])
   count = count + 1
   allowed = 1

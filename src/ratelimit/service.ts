@@ -8,7 +8,7 @@ import { MemoryLimiter } from './memory-limiter.js';
 import { MetricsRegistry } from './metrics.js';
 import { RateLimitPolicies } from './policies.js';
 import { RedisLimiter, type StoreState } from './redis-limiter.js';
-import type { Decision, Limiter, RateLimit } from './types.js';
+import { LimitCheckError, type Decision, type Limiter, type RateLimit } from './types.js';
 
 /** Whose budget a request spends: the credential, as introspection or principal resolution saw it. */
 export interface Subject {
@@ -18,6 +18,9 @@ export interface Subject {
   clientId?: string | null;
   sub?: string | null;
 }
+
+/** Flowgate's own endpoints' fixed policies (config `rateLimits.<name>`). */
+export type FixedPolicy = 'token' | 'tokenFailuresIp' | 'tokenFailuresClient' | 'management' | 'loginIp' | 'loginAccount' | 'authFailures';
 
 /** A decision with the policy (category or endpoint) it was made under. */
 export interface Checked extends Decision {
@@ -42,7 +45,7 @@ export class RateLimitService {
     readonly config: Config,
     ds: DataSource,
     kv: KeyValueStore,
-    logger: Logger,
+    private readonly logger: Logger,
   ) {
     this.policies = new RateLimitPolicies(ds, config, logger, kv);
     const rl = config.rateLimits;
@@ -68,20 +71,36 @@ export class RateLimitService {
     return this.limiter instanceof RedisLimiter ? this.limiter.state() : { store: 'memory', state: 'up' };
   }
 
-  /** One request of `category` by a credential; null when no limit applies to that category. */
-  async checkCredential(s: Subject, category: string, opts: { ip?: string } = {}): Promise<Checked | null> {
+  /**
+   * One request of `category` by a credential; null when no limit applies to that category.
+   * `resourceServer`: the client asking on the credential's behalf (introspection, /ratelimit/check).
+   */
+  async checkCredential(s: Subject, category: string, opts: { ip?: string; resourceServer?: string } = {}): Promise<Checked | null> {
     if (!this.enabled) return null;
     const resolved = await this.policies.resolve(category, s.orgId, s.credentialType === 'api_key' ? s.keyId : null);
     if (!resolved) return null;
-    // Webhook ingestion is limited per client IP (seed 002); everything else per credential.
-    const who = category === 'webhook' && opts.ip ? `ip:${opts.ip}` : subjectKey(s);
+    // Webhook ingestion is limited per client IP (seed 002), within one organization and one resource
+    // server: an address's budget at one tenant is not another tenant's to spend. Everything else per
+    // credential.
+    const who = category === 'webhook' && opts.ip ? `ip:o:${s.orgId ?? '-'}:rs:${opts.resourceServer ?? '-'}:${opts.ip}` : subjectKey(s);
     return this.check(`rl:${resolved.bucket}:${who}`, resolved.limit, category);
   }
 
-  /** A fixed policy of Flowgate's own endpoints (token, management, login) for one subject. */
-  async checkFixed(policy: 'token' | 'management' | 'loginIp' | 'loginAccount' | 'authFailures', subject: string): Promise<Checked | null> {
+  /** A fixed policy of Flowgate's own endpoints (token, management, login) for one subject: counts one. */
+  async checkFixed(policy: FixedPolicy, subject: string): Promise<Checked | null> {
     if (!this.enabled) return null;
     return this.check(`rl:${policy}:${subject}`, this.config.rateLimits[policy], policy);
+  }
+
+  /** What `checkFixed` would answer now, counting nothing. */
+  async peekFixed(policy: FixedPolicy, subject: string): Promise<Checked | null> {
+    if (!this.enabled) return null;
+    return this.check(`rl:${policy}:${subject}`, this.config.rateLimits[policy], policy, 'peek');
+  }
+
+  /** Takes back a request `checkFixed` counted (an attempt that turned out to be a success). */
+  async refundFixed(policy: FixedPolicy, subject: string, d: Checked | null): Promise<void> {
+    if (d?.ticket) await this.limiter.refund(`rl:${policy}:${subject}`, d.ticket);
   }
 
   async forget(policy: string, subject: string): Promise<void> {
@@ -92,8 +111,15 @@ export class RateLimitService {
     (this.limiter as { close?: () => void }).close?.();
   }
 
-  private async check(key: string, limit: RateLimit, policy: string): Promise<Checked> {
-    const d = await this.limiter.check(key, limit, this.clock?.());
+  private async check(key: string, limit: RateLimit, policy: string, mode: 'count' | 'peek' = 'count'): Promise<Checked> {
+    let d: Decision;
+    try {
+      d = mode === 'peek' ? await this.limiter.peek(key, limit, this.clock?.()) : await this.limiter.check(key, limit, this.clock?.());
+    } catch (err) {
+      // One policy the store cannot evaluate fails its own request, loudly, and nobody else's.
+      if (err instanceof LimitCheckError) this.logger.error({ policy, problem: err.message }, 'rate-limit check failed for one policy');
+      throw err;
+    }
     this.checks.inc({ policy, result: d.allowed ? 'allowed' : 'limited' });
     if (d.source === 'local' || d.source === 'closed') this.degradedChecks.inc({ mode: d.source });
     return { ...d, policy };
