@@ -4,8 +4,9 @@ import { CLI_ACTOR } from '../src/audit/service.js';
 import { Browser, createClient, createUser, openLoginPage, parseForms, type TestClient, type TestUser } from './support/oauth.js';
 
 /**
- * Brute-force protection on both sign-in forms (OAuth login and dashboard): per account (short, so an
- * attacker cannot lock a victim out for long) and per IP (stricter over a longer window).
+ * Brute-force protection on both sign-in forms (OAuth login and dashboard): failed sign-ins per
+ * account (short, so an attacker cannot lock a victim out for long) and per IP (stricter over a longer
+ * window).
  */
 const LIMITS = JSON.stringify({ loginAccount: { limit: 3, window: '2s' }, loginIp: { limit: 6, window: '5m' } });
 
@@ -44,7 +45,9 @@ describe('sign-in brute-force protection', () => {
     const fresh = await oauthLoginPage(client);
     const ok = await attempt(fresh, victim, victim.password);
     expect(ok.status).toBe(303);
-    // The address has now used its 6 attempts in 5 minutes: everyone from it waits.
+    // The success did not count; two more failures make six from this address in 5 minutes: everyone
+    // from it waits.
+    for (let i = 0; i < 2; i++) expect((await attempt(await oauthLoginPage(client), other, 'wrong password!')).status).toBe(401);
     const blocked = await attempt(await oauthLoginPage(client), other, other.password);
     expect(blocked.status).toBe(429);
   });

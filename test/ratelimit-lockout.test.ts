@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestEnv } from './support/server.js';
+import { basicAuth, Browser, createClient, createUser, openLoginPage, parseForms, type TestClient, type TestUser } from './support/oauth.js';
+
+/**
+ * Nobody can lock someone else out: failed client authentications at /token count against the
+ * caller's address (and address + client id), never against the client it names; failed sign-ins
+ * count per account and per address, successful ones not at all.
+ */
+let env: TestEnv;
+beforeAll(async () => {
+  env = await startTestServer({
+    TRUST_PROXY: 'true',
+    RATE_LIMITS: JSON.stringify({
+      token: { limit: 5, window: '1m' },
+      tokenFailuresClient: { limit: 10, window: '1m' },
+      tokenFailuresIp: { limit: 25, window: '5m' },
+      loginIp: { limit: 6, window: '5m' },
+      loginAccount: { limit: 3, window: '1m' },
+    }),
+  });
+});
+afterAll(async () => env?.close());
+
+const token = (c: TestClient, secret: string, ip: string) =>
+  fetch(new URL('/token', env.url), {
+    method: 'POST',
+    headers: { authorization: basicAuth(c.clientId, secret), 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip },
+    body: new URLSearchParams({ grant_type: 'client_credentials' }).toString(),
+  }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown>, retryAfter: r.headers.get('retry-after') }));
+
+const service = () => createClient(env, { grantTypes: ['client_credentials'], redirectUris: [], scope: 'workflows:read' });
+
+describe('/token: failed client authentication', () => {
+  it('300 wrong secrets naming a victim client from one address leave the victim working from its own', async () => {
+    const victim = await service();
+    const statuses: number[] = [];
+    for (let i = 0; i < 300; i += 20) {
+      const batch = await Promise.all(Array.from({ length: 20 }, () => token(victim, 'not the secret', '192.0.2.66')));
+      statuses.push(...batch.map((r) => r.status));
+    }
+    // The attacker is slowed down at its own address (RFC 8628 slow_down with Retry-After)...
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(290);
+    const refused = await token(victim, 'not the secret', '192.0.2.66');
+    expect(refused).toMatchObject({ status: 429, body: { error: 'slow_down' } });
+    expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);
+    // ...and the real client, from its own address, is not.
+    const real = await token(victim, victim.clientSecret!, '198.51.100.7');
+    expect(real.status).toBe(200);
+    expect(real.body.access_token).toEqual(expect.any(String));
+  });
+
+  it('an address that fails for many clients is slowed down for all of them', async () => {
+    const clients = await Promise.all(Array.from({ length: 4 }, service));
+    let n = 0;
+    for (const c of clients) for (let i = 0; i < 7; i++) if ((await token(c, 'guess', '192.0.2.99')).status === 401) n++;
+    expect(n).toBe(25);
+    const other = await service();
+    expect((await token(other, 'guess', '192.0.2.99')).status).toBe(429);
+    // Elsewhere the same clients are fine.
+    expect((await token(other, other.clientSecret!, '198.51.100.8')).status).toBe(200);
+  });
+
+  it('a client’s own budget counts only the requests it authenticated', async () => {
+    const c = await service();
+    for (let i = 0; i < 8; i++) expect((await token(c, 'wrong', '192.0.2.120')).status).toBe(401);
+    for (let i = 0; i < 5; i++) expect((await token(c, c.clientSecret!, '198.51.100.9')).status).toBe(200);
+    expect(await token(c, c.clientSecret!, '198.51.100.9')).toMatchObject({ status: 429, body: { error: 'slow_down' } });
+  });
+});
+
+describe('sign-in forms count failures, not successes', () => {
+  async function oauthSignIn(client: TestClient, user: TestUser, password: string, ip: string) {
+    const { browser, form } = await openLoginPage(env, client);
+    const res = await browser.fetch(new URL(form.action, env.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip },
+      body: new URLSearchParams({ csrf: form.fields.csrf, email: user.email, password }).toString(),
+    });
+    return res.status;
+  }
+
+  async function dashboardSignIn(user: TestUser, password: string, ip: string) {
+    const browser = new Browser();
+    const page = await browser.get(new URL('/dashboard/login', env.url));
+    const form = parseForms(await page.text()).find((f) => 'password' in f.fields)!;
+    const res = await browser.fetch(new URL(form.action, env.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip },
+      body: new URLSearchParams({ csrf: form.fields.csrf, email: user.email, password }).toString(),
+    });
+    return res.status;
+  }
+
+  it('an office behind one address signs in many times without being locked out', async () => {
+    const client = await createClient(env);
+    const staff = await Promise.all(Array.from({ length: 4 }, () => createUser(env)));
+    for (let round = 0; round < 1; round++) {
+      for (const u of staff) {
+        expect(await oauthSignIn(client, u, u.password, '203.0.113.10')).toBe(303);
+        expect(await dashboardSignIn(u, u.password, '203.0.113.10')).toBe(302);
+      }
+    }
+  });
+
+  it('failures from one address lock that address, not the accounts for everyone else', async () => {
+    const client = await createClient(env);
+    const users = await Promise.all(Array.from({ length: 3 }, () => createUser(env)));
+    for (const u of users) for (let i = 0; i < 2; i++) expect(await dashboardSignIn(u, 'wrong password!', '203.0.113.50')).toBe(401);
+    // Six failures: the address waits, right password or not...
+    expect(await oauthSignIn(client, users[0], users[0].password, '203.0.113.50')).toBe(429);
+    // ...while the same accounts sign in from elsewhere (two failures each, under the account limit).
+    for (const u of users) expect(await oauthSignIn(client, u, u.password, '203.0.113.51')).toBe(303);
+  });
+});
