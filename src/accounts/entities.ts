@@ -29,6 +29,8 @@ export interface User {
   email: string;
   name: string | null;
   passwordHash: string | null;
+  /** When the address owner proved control of the address (OIDC `email_verified`); null until then. */
+  emailVerifiedAt?: Date | null;
   createdAt: Date;
 }
 
@@ -74,6 +76,7 @@ export const UserEntity = new EntitySchema<User>({
     email: { type: 'text' },
     name: { type: 'text', nullable: true },
     passwordHash: { type: 'text', name: 'password_hash', nullable: true },
+    emailVerifiedAt: { type: 'timestamptz', name: 'email_verified_at', nullable: true },
     createdAt,
   },
 });

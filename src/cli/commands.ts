@@ -5,6 +5,7 @@ import { rotateKeys, readKeys, ensureKeys, publicView } from '../oauth/signing-k
 import type { Role } from '../accounts/entities.js';
 import { print, required, UsageError } from './output.js';
 import { WebhookInputError } from '../webhooks/service.js';
+import { markEmailVerified } from '../accounts/email-verification.js';
 import { API_KEY_COMMANDS, API_KEY_OPTIONS } from './api-keys.js';
 import { RATE_LIMIT_COMMANDS, RATE_LIMIT_OPTIONS } from './rate-limits.js';
 
@@ -65,6 +66,10 @@ export const COMMANDS: Record<string, Command> = {
       teamId: values.team,
     });
     print(json, { id: user.id, email: user.email, org_id: membership.orgId, role: membership.role, team_id: membership.teamId });
+  },
+  'users verify-email': async (s, { values, json }) => {
+    const u = await markEmailVerified(s.ds, s.audit, CLI_ACTOR, required(values, 'email'));
+    print(json, { id: u.id, email: u.email, email_verified: true, email_verified_at: u.verifiedAt.toISOString() }, `${u.email}: verified (email_verified: true in ID tokens and userinfo)`);
   },
   'clients create': async (s, { values, json }) => {
     const jwks = values['jwks-file'] ? JSON.parse(readFileSync(values['jwks-file'], 'utf8')) : undefined;

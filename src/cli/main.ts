@@ -16,6 +16,7 @@ const USAGE = `usage: flowgate <command> [options] [--json]
   orgs create --name N [--plan free|pro|enterprise]     orgs list
   teams create --org ID --name N
   users create --email E --password P --org ID [--role owner|admin|member] [--team ID]
+  users verify-email --email E        (only after checking the address owner controls it)
   clients create --org ID --name N [--redirect-uri U]... [--grant-type G]... [--auth-method M]
                  [--jwks-file F | --jwks-uri U] [--scope "S"] [--introspect]
   clients create --platform --name N --introspect [--grant-type client_credentials] ...

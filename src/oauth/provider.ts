@@ -96,7 +96,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       if (!user) return undefined;
       return {
         accountId: user.id,
-        claims: async () => ({ sub: user.id, email: user.email, email_verified: true, ...(user.name && { name: user.name }) }),
+        // OIDC Core §5.1: true only once the address owner proved control of it (a trusted path set
+        // email_verified_at); relying parties link accounts by verified addresses.
+        claims: async () => ({ sub: user.id, email: user.email, email_verified: !!user.emailVerifiedAt, ...(user.name && { name: user.name }) }),
       };
     },
     interactions: {
