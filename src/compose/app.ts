@@ -11,6 +11,7 @@ import type { Services } from './services.js';
 import { jsonErrors, AppError } from '../http/errors.js';
 import { safeUrl } from '../http/logger.js';
 import { securityHeaders } from '../http/security-headers.js';
+import { refuseUnsafeInput, refuseUnsafeProviderForms } from '../http/unsafe-input.js';
 import { interactionRoutes } from '../oauth/interactions/routes.js';
 import { auditRoutes } from '../audit/routes.js';
 import { webhookRoutes } from '../webhooks/routes.js';
@@ -45,6 +46,8 @@ export function buildApp(s: Services): FlowgateApp {
   app.on('error', (err, ctx?: Context) => s.logger.error({ err, reqId: ctx?.state?.reqId }, 'unhandled error'));
 
   app.use(requestLog(s));
+  const browserPaths = [s.provider.pathFor('authorization'), s.provider.pathFor('end_session')];
+  app.use(refuseUnsafeInput(s.render, browserPaths));
   // The endpoints served in front of the provider come first: plain middleware, no router.
   const { issuer } = s.config;
   const introspection = introspectionEndpoint({
@@ -148,6 +151,7 @@ export function buildApp(s: Services): FlowgateApp {
     if (ctx.path === '/.well-known/oauth-authorization-server') ctx.path = '/.well-known/openid-configuration';
     await next();
   });
+  app.use(refuseUnsafeProviderForms(s.render, browserPaths));
   app.use(mount(s.provider as unknown as Koa));
   const koa = app.callback();
   return {

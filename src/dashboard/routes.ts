@@ -1,9 +1,9 @@
 import Router from '@koa/router';
-import { bodyParser } from '@koa/bodyparser';
 import { randomBytes } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Services } from '../compose/services.js';
 import { AppError } from '../http/errors.js';
+import { formBody } from '../http/body.js';
 import { checkCsrf, csrfToken } from '../http/csrf.js';
 import type { Principal } from '../auth/principal.js';
 import type { Caller } from '../apikeys/service.js';
@@ -58,7 +58,7 @@ type Fields = Record<string, string | string[] | undefined>;
 export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
   const r = new Router({ prefix: '/dashboard' });
   const secret = s.config.cookieSecrets[0];
-  const form = bodyParser({ enableTypes: ['form'], formLimit: '64kb' });
+  const form = formBody('64kb');
   const httpsIssuer = s.config.issuer.startsWith('https:');
 
   const setCookie = (ctx: Context, name: string, value: string | null, maxAgeMs?: number) => {

@@ -93,6 +93,21 @@ describe('jsonBody', () => {
     expectShape(JSON.parse(r.body), 'INVALID_JSON');
   });
 
+  it('answers 400 VALIDATION_ERROR for NUL or a lone surrogate anywhere, keys included, without echoing it', async () => {
+    for (const raw of ['{"name":"a\\u0000b"}', '{"a":{"b":["\\ud800"]}}', '{"\\udc00":1}']) {
+      const r = await request(url).post('/').set('Content-Type', 'application/json').send(raw).expect(400);
+      expectShape(r.body, 'VALIDATION_ERROR');
+      expect(JSON.stringify(r.body)).not.toMatch(/\\u0000|\\ud800|\\udc00/i);
+    }
+    const pair = await request(url).post('/').set('Content-Type', 'application/json').send('{"e":"\\ud83d\\ude80"}').expect(200);
+    expect(pair.body).toEqual({ received: { e: '🚀' } });
+  });
+
+  it('answers 400 INVALID_JSON for nesting deeper than any input of ours', async () => {
+    const r = await request(url).post('/').set('Content-Type', 'application/json').send('['.repeat(200) + ']'.repeat(200)).expect(400);
+    expectShape(r.body, 'INVALID_JSON');
+  });
+
   it('answers 415 for a non-JSON content type', async () => {
     const form = await request(url).post('/').type('form').send('a=1').expect(415);
     expectShape(form.body, 'UNSUPPORTED_MEDIA_TYPE');

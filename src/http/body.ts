@@ -1,7 +1,25 @@
 import type { Context, Next } from 'koa';
 import type { ZodType } from 'zod';
+import { bodyParser } from '@koa/bodyparser';
 import { AppError } from './errors.js';
 import { readRawBody } from './raw-body.js';
+import { findUnsafeText } from './unsafe-text.js';
+import { unsafeTextError } from './unsafe-input.js';
+
+/** No Flowgate input nests deeper; deeper JSON is refused before anything walks it. */
+export const MAX_JSON_DEPTH = 32;
+
+/** True when `value` nests objects or arrays deeper than `max` (iterative: no stack to exhaust). */
+function tooDeep(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, d + 1]);
+  }
+  return false;
+}
 
 declare module 'koa' {
   interface Request {
@@ -88,8 +106,29 @@ export function jsonBody(opts: JsonBodyOptions) {
     if (value === null || typeof value !== 'object') {
       throw new AppError(400, 'INVALID_JSON', 'Request body must be a JSON object or array');
     }
+    if (tooDeep(value, MAX_JSON_DEPTH)) throw new AppError(400, 'INVALID_JSON', `Request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    const unsafe = findUnsafeText(value);
+    if (unsafe !== undefined) throw unsafeTextError(unsafe);
     ctx.request.body = value;
     await next();
+  };
+}
+
+/**
+ * The form body reader of Flowgate's pages (sign-in, consent, dashboard forms): urlencoded only, up
+ * to `limit`, and refused with a 400 AppError (rendered as the page's error) when a field or its name
+ * holds text no field accepts, or nests deeper than any form of ours.
+ */
+export function formBody(limit: string) {
+  const parse = bodyParser({ enableTypes: ['form'], formLimit: limit });
+  return async function formBodyMiddleware(ctx: Context, next: Next): Promise<void> {
+    await parse(ctx, async () => {
+      const body = ctx.request.body;
+      if (tooDeep(body, 4)) throw new AppError(400, 'BAD_REQUEST', 'The form could not be read.');
+      const unsafe = findUnsafeText(body);
+      if (unsafe !== undefined) throw unsafeTextError(`form.${unsafe}`);
+      await next();
+    });
   };
 }
 

@@ -1,5 +1,4 @@
 import Router from '@koa/router';
-import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { DataSource } from 'typeorm';
@@ -7,6 +6,7 @@ import type { AccountsService } from '../../accounts/service.js';
 import type { AuditLog } from '../../audit/service.js';
 import { checkCsrf, csrfToken } from '../../http/csrf.js';
 import { AppError } from '../../http/errors.js';
+import { formBody } from '../../http/body.js';
 import type { Renderer } from '../../http/render.js';
 import { OAuthConsentEntity } from '../entities.js';
 import { describeScope, RESOURCE_SCOPES } from '../scopes.js';
@@ -26,7 +26,7 @@ export interface InteractionDeps {
 export function interactionRoutes(deps: InteractionDeps): Router {
   const { provider, accounts, render, csrfSecret } = deps;
   const router = new Router({ prefix: '/interaction' });
-  const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+  const form = formBody('16kb');
 
   const page = (ctx: Context, view: string, data: Record<string, unknown>, status = 200) => {
     ctx.status = status;
