@@ -4,7 +4,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR } from '../src/audit/service.js';
 import { csrfToken } from '../src/http/csrf.js';
-import { INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH } from '../src/introspection/index.js';
+import { INTROSPECTION_PATH } from '../src/endpoints/introspection.js';
+import { RATELIMIT_CHECK_PATH } from '../src/endpoints/ratelimit-check.js';
+import { REVOCATION_PATH } from '../src/endpoints/revocation.js';
+import { TOKEN_PATH } from '../src/endpoints/token.js';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { basicAuth, Browser, createClient, createUser, parseForms, type TestClient, type TestUser } from './support/oauth.js';
 
@@ -85,7 +88,7 @@ async function discoverRoutes(): Promise<Route[]> {
     for (const method of ['GET', 'POST']) add({ method, path, origin: 'provider' });
   }
   // Served in front of the provider (the check endpoint is not in the discovery document).
-  for (const path of [TOKEN_PATH, INTROSPECTION_PATH, REVOCATION_PATH, '/ratelimit/check']) for (const method of ['GET', 'POST']) add({ method, path, origin: 'front' });
+  for (const path of [TOKEN_PATH, INTROSPECTION_PATH, REVOCATION_PATH, RATELIMIT_CHECK_PATH]) for (const method of ['GET', 'POST']) add({ method, path, origin: 'front' });
   return [...out.values()];
 }
 

@@ -8,7 +8,8 @@ import { Browser, createClient, createUser, openLoginPage, parseForms, type Test
  * account (short, so an attacker cannot lock a victim out for long) and per IP (stricter over a longer
  * window).
  */
-const LIMITS = JSON.stringify({ loginAccount: { limit: 3, window: '2s' }, loginIp: { limit: 6, window: '5m' } });
+// The account window is short enough to wait out, and long enough for four scrypt checks on a loaded machine.
+const LIMITS = JSON.stringify({ loginAccount: { limit: 3, window: '6s' }, loginIp: { limit: 6, window: '5m' } });
 
 let env: TestEnv;
 beforeAll(async () => {
@@ -41,7 +42,7 @@ describe('sign-in brute-force protection', () => {
     // Another account from the same address is not affected by the victim's limit...
     expect((await attempt(page, other, 'wrong password!')).status).toBe(401);
     // ...and the victim is back after the short account window.
-    await new Promise((r) => setTimeout(r, 2100));
+    await new Promise((r) => setTimeout(r, 6100));
     const fresh = await oauthLoginPage(client);
     const ok = await attempt(fresh, victim, victim.password);
     expect(ok.status).toBe(303);
