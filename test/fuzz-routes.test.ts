@@ -200,9 +200,13 @@ async function send(route: Route, input: { params: string[]; query: [string, str
     data = `csrf=${csrfToken(env.config.cookieSecrets[0], `dash:${sessionId}`)}&${data}`;
   }
   if (data !== undefined && input.body.type) headers['content-type'] = input.body.type;
-  const res = await fetch(`${env.url}${path}${query}`, { method: route.method, headers, body: data, redirect: 'manual', signal: AbortSignal.timeout(15_000) });
+  const url = `${route.method} ${path}${query}`.slice(0, 300);
+  // A response a standard client cannot read (oversized headers, a reset connection) fails too.
+  const res = await fetch(`${env.url}${path}${query}`, { method: route.method, headers, body: data, redirect: 'manual', signal: AbortSignal.timeout(15_000) }).catch((err: Error & { cause?: { code?: string } }) => {
+    throw new Error(`no readable answer (${err.cause?.code ?? err.message}) for ${url}`);
+  });
   await res.arrayBuffer();
-  return { status: res.status, url: `${route.method} ${path}${query}`.slice(0, 300) };
+  return { status: res.status, url };
 }
 
 describe('fuzzing every route', () => {
@@ -223,7 +227,12 @@ describe('fuzzing every route', () => {
           }),
           { numRuns: RUNS, seed: SEED, endOnFailure: true },
         )
-        .catch((err: Error) => failures.push(`${route.method} ${route.path}: ${err.message.split('\n').slice(0, 3).join(' | ')}`));
+        .catch((err: Error) => {
+          const lines = err.message.split('\n');
+          const seed = lines.find((l) => l.includes('seed')) ?? '';
+          const cause = lines.find((l) => l.startsWith('Got error')) ?? lines[lines.length - 1];
+          failures.push(`${route.method} ${route.path}: ${cause.slice(0, 300)} ${seed.slice(0, 120)}`);
+        });
     }
     expect(failures).toEqual([]);
   }, 600_000);

@@ -120,7 +120,7 @@ export function dashboardRoutes(s: Services, d: DashboardDeps): Router {
   const signedIn = async (ctx: Context, next: Next) => {
     const dash = await loadSession(ctx);
     if (!dash) {
-      if (ctx.method === 'GET') return ctx.redirect(`/dashboard/login?next=${encodeURIComponent(ctx.originalUrl)}`);
+      if (ctx.method === 'GET') return ctx.redirect(`/dashboard/login${ctx.originalUrl.length <= 2048 ? `?next=${encodeURIComponent(ctx.originalUrl)}` : ''}`); // a Location header clients can read
       throw new AppError(401, 'SESSION_EXPIRED', 'Your session has ended. Sign in again.');
     }
     if (ctx.method === 'POST') checkCsrf(secret, `dash:${dash.sessionId}`, (ctx.request.body as Fields | undefined)?.csrf);
