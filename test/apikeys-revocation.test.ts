@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from './support/api.js';
+import { openApiChecker, request } from './support/api.js';
 import type { Test } from 'supertest';
 import type { DataSource } from 'typeorm';
 import { startTestServer, type TestEnv } from './support/server.js';
@@ -45,6 +45,8 @@ beforeAll(async () => {
   env = await startTestServer();
   s = env.server.services;
   second = await env.startInstance();
+  // The answer checker reads each instance's /openapi.json once: do it now, outside the timed tests.
+  await Promise.all([openApiChecker(env.url), openApiChecker(second.url)]);
   orgId = (await s.accounts.createOrganization(CLI_ACTOR, { name: 'Org', plan: 'enterprise' })).id;
   admin = (await cliKey({ name: 'admin', preset: 'full_access' })).key;
 });

@@ -8,8 +8,8 @@ export function restrictionOf(p: Principal): { workflowId?: string; teamId?: str
   if (p.kind === 'session') return undefined;
   const workflowId = p.workflowId ?? undefined;
   // A user's own team (access tokens, sessions) is where they sit, not a limit of the credential;
-  // an API key's team is a limit.
-  const teamId = p.kind === 'api_key' ? (p.teamId ?? undefined) : undefined;
+  // an API key's team is a limit, and so is that of a token exchanged from a key.
+  const teamId = p.kind === 'api_key' || p.exchanged ? (p.teamId ?? undefined) : undefined;
   if (!workflowId && !teamId) return undefined;
   return { ...(workflowId && { workflowId }), ...(teamId && { teamId }) };
 }

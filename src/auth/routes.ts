@@ -26,6 +26,7 @@ export const PrincipalSchema = z
     workflow_id: z.string().nullable(),
     expires_at: z.string().nullable(),
     credential_source: z.enum(['authorization', 'x-api-key', 'query']).nullable(),
+    exchanged: z.boolean().meta({ description: 'An access token exchanged from an API key (RFC 8693): it acts as that key (key_id) and no further' }),
   })
   .meta({ id: 'Principal' });
 
