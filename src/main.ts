@@ -6,6 +6,7 @@ import { createLogger } from './http/logger.js';
 import { startServer, type RunningServer } from './server.js';
 import { buildServices, type Services } from './compose/services.js';
 import { seedDevelopmentData, type DevSeed } from './dev-seed.js';
+import { DatabaseInUseError } from './storage/data-lock.js';
 
 /** Workers that die this often within a minute mean a crash loop: stop instead of forking forever. */
 const MAX_RESTARTS_PER_MINUTE = 10;
@@ -176,6 +177,10 @@ async function main() {
 }
 
 main().catch((err) => {
+  if (err instanceof DatabaseInUseError) {
+    process.stderr.write(`Flowgate cannot start: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`Flowgate failed to start: ${err?.stack ?? err}\n`);
   process.exit(1);
 });

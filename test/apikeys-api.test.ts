@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import request from 'supertest';
+import { request } from './support/api.js';
 import { startTestServer, type TestEnv } from './support/server.js';
 import type { Services } from '../src/compose/services.js';
 import { CLI_ACTOR } from '../src/audit/service.js';

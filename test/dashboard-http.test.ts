@@ -291,9 +291,34 @@ describe('members', () => {
     expect(await env.server.services.accounts.authenticate('invited-http@example.test', 'a-new-password')).not.toBeNull();
     const m = await env.server.services.accounts.membership(orgA, (await env.server.services.accounts.findUserByEmail('invited-http@example.test'))!.id);
     expect(m?.role).toBe('admin');
-    // Once only.
+    // Once only: the link is gone, and a replayed form is refused (its pre-session cookie ended with the sign-in).
     expect((await new Browser().get(link)).status).toBe(410);
-    expect((await new Browser().postForm(url(form.action), { csrf: form.fields.csrf, password: 'x-new-password', password_confirm: 'x-new-password' })).status).toBe(410);
+    const replay = await invitee.postForm(url(form.action), { csrf: form.fields.csrf, password: 'x-new-password', password_confirm: 'x-new-password' });
+    expect([403, 410]).toContain(replay.status);
+    expect(await env.server.services.accounts.authenticate('invited-http@example.test', 'x-new-password')).toBeNull();
+  });
+
+  it("an invitation form posted from another site cannot sign a victim's browser into the inviter's account (login CSRF)", async () => {
+    // The attacker invites an address of their own, opens the link in their browser and keeps the form.
+    const b = await signIn(owner.email);
+    const csrf = await csrfOf(b, `/dashboard/orgs/${orgA}/members`);
+    const res = await b.postForm(url(`/dashboard/orgs/${orgA}/members/invite`), { csrf, email: 'attacker-csrf@example.test', role: 'member' });
+    const link = /id="secret-value"[^>]*>([^<]+)</.exec(await res.text())![1];
+    const attacker = new Browser();
+    const form = parseForms(await (await attacker.get(link)).text())[0];
+    const fields = { csrf: form.fields.csrf, password: 'attacker-password', password_confirm: 'attacker-password' };
+
+    // The victim's browser posts it (a cross-site form): no pre-session cookie of its own.
+    const victim = new Browser();
+    const forged = await victim.postForm(url(form.action), fields);
+    expect(forged.status).toBe(403);
+    expect(forged.headers.get('set-cookie') ?? '').not.toContain('flowgate_dash=');
+    // Nor with a pre-session cookie of the victim's own (the value is bound to the attacker's).
+    await victim.get(url('/dashboard/login'));
+    expect((await victim.postForm(url(form.action), fields)).status).toBe(403);
+    expect(await env.server.services.accounts.findUserByEmail('attacker-csrf@example.test')).toBeNull();
+    // The attacker's own browser still can (the link was not spent by the refused posts).
+    expect((await attacker.postForm(url(form.action), fields)).status).toBe(302);
   });
 });
 

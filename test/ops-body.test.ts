@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import request from 'supertest';
+import { request } from './support/api.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
 import { startTestServer, type TestEnv } from './support/server.js';
 

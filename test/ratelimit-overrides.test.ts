@@ -1,3 +1,4 @@
+import { request } from './support/api.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { basicAuth, createClient } from './support/oauth.js';
@@ -12,12 +13,10 @@ let adminKey: string; // made by the CLI: acts as an admin of org A
 let rsAuth: string;
 
 async function api(method: string, path: string, key: string, body?: unknown) {
-  const res = await fetch(new URL(path, env.url), {
-    method,
-    headers: { 'x-api-key': key, ...(body !== undefined && { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any };
+  const r = request(env.url);
+  const t = method === 'PUT' ? r.put(path) : method === 'POST' ? r.post(path) : r.get(path);
+  const res = await t.set('x-api-key', key).send(body as object);
+  return { status: res.status, body: res.body as any };
 }
 
 async function limitFor(key: string, category: string) {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import request from 'supertest';
+import { request } from './support/api.js';
 import { Webhook } from 'standardwebhooks';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { startReceiver } from './support/webhook-receiver.js';

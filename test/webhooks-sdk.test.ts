@@ -2,7 +2,7 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Koa from 'koa';
-import request from 'supertest';
+import request from 'supertest'; // the receiver under test is the SDK's app, not Flowgate (no /openapi.json)
 import { Webhook } from 'standardwebhooks';
 import { verifyFlowgateSignature, verifyWebhook, webhookReceiver, type VerifiedWebhook } from '../src/sdk/index.js';
 import { startTestServer, type TestEnv } from './support/server.js';

@@ -7,10 +7,17 @@ import { startServer } from '../../src/server.js';
 import { seedDevelopmentData } from '../../src/dev-seed.js';
 import { SYSTEM_ACTOR } from '../../src/audit/service.js';
 import { buildWorkflowService } from './app.js';
+import { DatabaseInUseError } from '../../src/storage/data-lock.js';
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel);
-const flowgate = await startServer(config, logger);
+const flowgate = await startServer(config, logger).catch((err) => {
+  if (err instanceof DatabaseInUseError) {
+    process.stderr.write(`The example cannot start: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+});
 const seed = config.seedDevData ? await seedDevelopmentData(flowgate.services) : undefined;
 const orgs = await flowgate.services.accounts.listOrganizations();
 if (!orgs.length) throw new Error('no organization: create one with `npm run cli -- orgs create --name ...`');
@@ -18,7 +25,7 @@ if (!orgs.length) throw new Error('no organization: create one with `npm run cli
 // The example service authenticates to Flowgate as a resource server with the introspection
 // permission. Its secret is stored hashed, so a later start rotates it rather than registering again.
 const RS_NAME = 'Example workflow service';
-const existing = (await flowgate.services.clients.list(orgs[0].id)).find((c) => c.name === RS_NAME && c.introspect);
+const existing = (await flowgate.services.clients.list(orgs[0].id)).find((c) => c.client_name === RS_NAME && c.introspection);
 const rs = existing
   ? await flowgate.services.clients.rotateSecret(SYSTEM_ACTOR, orgs[0].id, existing.client_id)
   : await flowgate.services.clients.create(SYSTEM_ACTOR, {

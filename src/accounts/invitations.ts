@@ -1,11 +1,12 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { EntitySchema, IsNull, type DataSource } from 'typeorm';
 import type { Actor, AuditLog } from '../audit/service.js';
-import { AppError, errors } from '../http/errors.js';
-import { ROLES, type Membership, type Role, type User } from './entities.js';
+import { AppError, errors, issuesDetails } from '../http/errors.js';
+import { ROLES, type Role, type User } from './entities.js';
 import { MIN_PASSWORD_LENGTH } from './passwords.js';
 import { looksLikeEmail, normalizeEmail } from './email.js';
-import type { AccountsService } from './service.js';
+import { isUuid, type AccountsService, type Manager } from './service.js';
+import { paginate, type Page, type PageRequest } from '../http/pagination.js';
 
 export const INVITATION_TTL_MS = 7 * 86400_000;
 
@@ -14,6 +15,8 @@ export interface Invitation {
   orgId: string;
   email: string;
   role: Role;
+  /** The team the new member joins; null: none. */
+  teamId: string | null;
   tokenHash: string;
   invitedBy: string | null;
   createdAt: Date;
@@ -29,6 +32,7 @@ export const InvitationEntity = new EntitySchema<Invitation>({
     orgId: { type: 'uuid', name: 'org_id' },
     email: { type: 'text' },
     role: { type: 'text' },
+    teamId: { type: 'uuid', name: 'team_id', nullable: true },
     tokenHash: { type: 'text', name: 'token_hash' },
     invitedBy: { type: 'uuid', name: 'invited_by', nullable: true },
     createdAt: { type: 'timestamptz', name: 'created_at' },
@@ -56,16 +60,17 @@ export class InvitationsService {
     return this.ds.getRepository(InvitationEntity);
   }
 
-  /** Returns the token for the link (shown once). `by` = the inviter's membership (absent: CLI). */
-  async invite(actor: Actor, orgId: string, input: { email: string; role: Role }, by?: Membership): Promise<{ invitation: Invitation; token: string }> {
+  /** Returns the token for the link (shown once). `by` = the inviter (absent: CLI). */
+  async invite(actor: Actor, orgId: string, input: { email: string; role: Role; teamId?: string | null }, by?: Manager): Promise<{ invitation: Invitation; token: string }> {
     if (by && by.role !== 'owner' && by.role !== 'admin') throw new AppError(403, 'FORBIDDEN', 'Only owners and admins can invite members');
     const email = normalizeEmail(input.email);
-    if (!looksLikeEmail(email)) throw errors.validation('Enter a valid email address', { field: 'email' });
-    if (!ROLES.includes(input.role)) throw errors.validation(`Role must be one of ${ROLES.join(', ')}`, { field: 'role' });
-    if (input.role === 'owner' && by && by.role !== 'owner') throw new AppError(403, 'FORBIDDEN', 'Only an owner can invite another owner', { field: 'role' });
+    if (!looksLikeEmail(email)) throw errors.validation('Enter a valid email address', 'email');
+    if (!ROLES.includes(input.role)) throw errors.validation(`Role must be one of ${ROLES.join(', ')}`, 'role');
+    if (input.role === 'owner' && by && by.role !== 'owner') throw new AppError(403, 'FORBIDDEN', 'Only an owner can invite another owner', issuesDetails([{ path: 'role', message: 'Only an owner can invite another owner' }]));
     await this.accounts.getOrganization(orgId);
+    if (input.teamId) await this.accounts.getTeam(orgId, input.teamId);
     const existing = await this.accounts.findUserByEmail(email);
-    if (existing && (await this.accounts.membership(orgId, existing.id))) throw errors.conflict(`${email} is already a member of this organization`, { field: 'email' });
+    if (existing && (await this.accounts.membership(orgId, existing.id))) throw errors.conflict(`${email} is already a member of this organization`, 'email');
     const token = randomBytes(32).toString('base64url');
     const now = new Date();
     const invitation: Invitation = {
@@ -73,6 +78,7 @@ export class InvitationsService {
       orgId,
       email,
       role: input.role,
+      teamId: input.teamId ?? null,
       tokenHash: hashToken(token),
       invitedBy: by?.userId ?? null,
       createdAt: now,
@@ -81,15 +87,32 @@ export class InvitationsService {
     };
     await this.ds.transaction(async (m) => {
       await m.getRepository(InvitationEntity).insert(invitation);
-      await this.audit.record(actor, { orgId, action: 'member.invited', targetType: 'invitation', targetId: invitation.id, details: { email, role: input.role } }, m);
+      await this.audit.record(actor, { orgId, action: 'member.invited', targetType: 'invitation', targetId: invitation.id, details: { email, role: input.role, team_id: invitation.teamId } }, m);
     });
     return { invitation, token };
   }
 
-  /** Pending (not accepted, not expired) invitations of an organization. */
+  /** Pending (not accepted, not expired) invitations of an organization, newest first. */
   async listPending(orgId: string): Promise<Invitation[]> {
-    const rows = await this.repo.find({ where: { orgId, acceptedAt: IsNull() }, order: { createdAt: 'DESC' } });
+    const rows = await this.repo.find({ where: { orgId, acceptedAt: IsNull() }, order: { createdAt: 'DESC', id: 'DESC' } });
     return rows.filter((r) => r.expiresAt.getTime() > Date.now());
+  }
+
+  /** One page of listPending(). */
+  async pagePending(orgId: string, req: PageRequest): Promise<Page<Invitation>> {
+    await this.accounts.getOrganization(orgId);
+    return paginate('invitations', await this.listPending(orgId), req, (i) => [i.createdAt.toISOString(), i.id], { desc: true });
+  }
+
+  /** Withdraws a pending invitation: its link stops working at once. 404 for other organizations' ids. */
+  async revoke(actor: Actor, orgId: string, id: string, by?: Manager): Promise<void> {
+    if (by && by.role !== 'owner' && by.role !== 'admin') throw new AppError(403, 'FORBIDDEN', 'Only owners and admins can revoke invitations');
+    const inv = isUuid(id) ? await this.repo.findOneBy({ id, orgId }) : null;
+    if (!inv || inv.acceptedAt || inv.expiresAt.getTime() <= Date.now()) throw errors.notFound(`Invitation ${id} not found`);
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(InvitationEntity).delete({ id });
+      await this.audit.record(actor, { orgId, action: 'invitation.revoked', targetType: 'invitation', targetId: id, details: { email: inv.email, role: inv.role } }, m);
+    });
   }
 
   /** The invitation a link points at, with whether its email already has an account; null when unusable. */
@@ -116,12 +139,12 @@ export class InvitationsService {
       const actor: Actor = { type: 'user', id: null };
       if (found.existingUser) {
         const user = await this.accounts.authenticate(invitation.email, password);
-        if (!user) throw errors.validation('The password is not correct for this account', { field: 'password' });
-        await this.accounts.createUser({ ...actor, id: user.id }, { email: invitation.email, orgId: invitation.orgId, role: invitation.role });
+        if (!user) throw errors.validation('The password is not correct for this account', 'password');
+        await this.accounts.createUser({ ...actor, id: user.id }, { email: invitation.email, orgId: invitation.orgId, role: invitation.role, teamId: invitation.teamId ?? undefined });
         return user;
       }
-      if (password.length < MIN_PASSWORD_LENGTH) throw errors.validation(`Password needs at least ${MIN_PASSWORD_LENGTH} characters`, { field: 'password' });
-      const { user } = await this.accounts.createUser(actor, { email: invitation.email, password, orgId: invitation.orgId, role: invitation.role });
+      if (password.length < MIN_PASSWORD_LENGTH) throw errors.validation(`Password needs at least ${MIN_PASSWORD_LENGTH} characters`, 'password');
+      const { user } = await this.accounts.createUser(actor, { email: invitation.email, password, orgId: invitation.orgId, role: invitation.role, teamId: invitation.teamId ?? undefined });
       return user;
     } catch (err) {
       await this.ds.query(`UPDATE invitations SET accepted_at = NULL WHERE id = $1`, [invitation.id]);

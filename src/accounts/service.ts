@@ -18,6 +18,16 @@ import {
 } from './entities.js';
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.js';
 import { looksLikeEmail, normalizeEmail } from './email.js';
+import { decodeCursor, DEFAULT_PAGE, encodeCursor, MAX_PAGE, type Page } from '../http/pagination.js';
+
+/**
+ * Who manages (the role rules of changeRole, removeMember, invitations, settings): the caller's role
+ * in the organization and, for people, their user id. Absent = the operator's CLI.
+ */
+export interface Manager {
+  role: Role;
+  userId?: string | null;
+}
 
 export interface MembershipView {
   orgId: string;
@@ -66,10 +76,10 @@ export class AccountsService {
 
   async createOrganization(actor: Actor, input: { name: string; plan?: string }): Promise<Organization> {
     const name = input.name.trim();
-    if (!name) throw errors.validation('Organization name is required', { field: 'name' });
+    if (!name) throw errors.validation('Organization name is required', 'name');
     const plan = input.plan ?? 'free';
     if (!this.config.plans[plan]) {
-      throw errors.validation(`Unknown plan "${plan}"`, { field: 'plan', allowed: Object.keys(this.config.plans) });
+      throw errors.validation(`Unknown plan "${plan}"`, 'plan');
     }
     return this.ds.transaction(async (m) => {
       const org: Organization = { id: randomUUID(), name, plan, settings: {}, createdAt: new Date() };
@@ -92,7 +102,7 @@ export class AccountsService {
   async createTeam(actor: Actor, input: { orgId: string; name: string }): Promise<Team> {
     await this.getOrganization(input.orgId);
     const name = input.name.trim();
-    if (!name) throw errors.validation('Team name is required', { field: 'name' });
+    if (!name) throw errors.validation('Team name is required', 'name');
     if (await this.teams.findOneBy({ orgId: input.orgId, name })) throw errors.conflict(`Team "${name}" already exists`);
     return this.ds.transaction(async (m) => {
       const team: Team = { id: randomUUID(), orgId: input.orgId, name, createdAt: new Date() };
@@ -104,12 +114,61 @@ export class AccountsService {
 
   async getTeam(orgId: string, teamId: string): Promise<Team> {
     const team = isUuid(teamId) ? await this.teams.findOneBy({ id: teamId, orgId }) : null;
-    if (!team) throw errors.validation(`Team ${teamId} does not exist in this organization`, { field: 'team_id' });
+    if (!team) throw errors.validation(`Team ${teamId} does not exist in this organization`, 'team_id');
     return team;
   }
 
   async listTeams(orgId: string): Promise<Team[]> {
     return this.teams.find({ where: { orgId }, order: { name: 'ASC' } });
+  }
+
+  /** Teams with their member counts, oldest first (the API's list order). */
+  async listTeamsWithCounts(orgId: string): Promise<(Team & { memberCount: number })[]> {
+    await this.getOrganization(orgId);
+    const rows: { id: string; orgId: string; name: string; createdAt: Date; memberCount: number }[] = await this.ds.query(
+      `SELECT t.id, t.org_id AS "orgId", t.name, t.created_at AS "createdAt",
+              (SELECT count(*)::int FROM memberships m WHERE m.team_id = t.id) AS "memberCount"
+         FROM teams t WHERE t.org_id = $1 ORDER BY t.created_at, t.id`,
+      [orgId],
+    );
+    return rows.map((r) => ({ ...r, createdAt: new Date(r.createdAt) }));
+  }
+
+  /** The team, or 404 (other organizations' teams do not exist for the caller). */
+  async findTeam(orgId: string, teamId: string): Promise<Team> {
+    const team = isUuid(teamId) ? await this.teams.findOneBy({ id: teamId, orgId }) : null;
+    if (!team) throw errors.notFound(`Team ${teamId} not found`);
+    return team;
+  }
+
+  async renameTeam(actor: Actor, orgId: string, teamId: string, name: string): Promise<Team> {
+    const team = await this.findTeam(orgId, teamId);
+    const next = name.trim();
+    if (!next) throw errors.validation('Team name is required', 'name');
+    if (next === team.name) return team;
+    if (await this.teams.findOneBy({ orgId, name: next })) throw errors.conflict(`Team "${next}" already exists`, 'name');
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(TeamEntity).update({ id: teamId }, { name: next });
+      await this.audit.record(actor, { orgId, action: 'team.updated', targetType: 'team', targetId: teamId, details: { name: { from: team.name, to: next } } }, m);
+    });
+    return { ...team, name: next };
+  }
+
+  /**
+   * Deletes a team: its members stay in the organization without a team, pending invitations to it
+   * invite to no team. Keys restricted to the team are the caller's business first (see
+   * src/accounts/teams.ts): a key must never outlive its restriction.
+   */
+  async deleteTeam(actor: Actor, orgId: string, teamId: string, details: Record<string, unknown> = {}): Promise<void> {
+    const team = await this.findTeam(orgId, teamId);
+    const members: { userId: string }[] = await this.ds.query(`SELECT user_id AS "userId" FROM memberships WHERE team_id = $1`, [teamId]);
+    await this.ds.transaction(async (m) => {
+      await m.query(`UPDATE memberships SET team_id = NULL WHERE team_id = $1`, [teamId]);
+      await m.query(`UPDATE invitations SET team_id = NULL WHERE team_id = $1`, [teamId]);
+      await m.getRepository(TeamEntity).delete({ id: teamId });
+      await this.audit.record(actor, { orgId, action: 'team.deleted', targetType: 'team', targetId: teamId, details: { name: team.name, members: members.length, ...details } }, m);
+    });
+    for (const mb of members) await this.membershipChanged(orgId, mb.userId);
   }
 
   /** Creates the user if the email is new, then adds the membership. */
@@ -118,11 +177,11 @@ export class AccountsService {
     input: { email: string; password?: string; name?: string; orgId: string; role?: Role; teamId?: string },
   ): Promise<{ user: User; membership: Membership }> {
     const email = normalizeEmail(input.email);
-    if (!looksLikeEmail(email)) throw errors.validation('A valid email is required', { field: 'email' });
+    if (!looksLikeEmail(email)) throw errors.validation('A valid email is required', 'email');
     const role = input.role ?? 'member';
-    if (!ROLES.includes(role)) throw errors.validation(`Role must be one of ${ROLES.join(', ')}`, { field: 'role' });
+    if (!ROLES.includes(role)) throw errors.validation(`Role must be one of ${ROLES.join(', ')}`, 'role');
     if (input.password !== undefined && input.password.length < MIN_PASSWORD_LENGTH) {
-      throw errors.validation(`Password needs at least ${MIN_PASSWORD_LENGTH} characters`, { field: 'password' });
+      throw errors.validation(`Password needs at least ${MIN_PASSWORD_LENGTH} characters`, 'password');
     }
     await this.getOrganization(input.orgId);
     if (input.teamId) await this.getTeam(input.orgId, input.teamId);
@@ -186,12 +245,61 @@ export class AccountsService {
     );
   }
 
+  /** One page of the organization's members, oldest first, filtered by role and team. */
+  async pageMembers(orgId: string, req: { cursor?: string; limit?: number; role?: Role; team_id?: string }): Promise<Page<MemberView>> {
+    await this.getOrganization(orgId);
+    const limit = Math.min(Math.max(req.limit ?? DEFAULT_PAGE, 1), MAX_PAGE);
+    const after = req.cursor ? decodeCursor('members', req.cursor, 2) : undefined;
+    if (req.team_id !== undefined && !isUuid(req.team_id)) return { items: [], nextCursor: null };
+    const rows: MemberView[] = await this.ds.query(
+      `SELECT m.user_id AS "userId", u.email, u.name, m.role, m.team_id AS "teamId", m.created_at AS "createdAt", m.id AS "membershipId"
+         FROM memberships m JOIN users u ON u.id = m.user_id
+        WHERE m.org_id = $1 AND ($2::text IS NULL OR m.role = $2) AND ($3::uuid IS NULL OR m.team_id = $3)
+          AND ($4::timestamptz IS NULL OR (date_trunc('milliseconds', m.created_at), m.id) > ($4::timestamptz, $5::uuid))
+        ORDER BY date_trunc('milliseconds', m.created_at), m.id LIMIT $6`,
+      [orgId, req.role ?? null, req.team_id ?? null, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
+    );
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1] as (MemberView & { membershipId: string }) | undefined;
+    return {
+      items: items.map(({ membershipId: _m, ...v }: MemberView & { membershipId?: string }) => ({ ...v, createdAt: new Date(v.createdAt) })),
+      nextCursor: rows.length > limit && last ? encodeCursor('members', [new Date(last.createdAt).toISOString(), last.membershipId]) : null,
+    };
+  }
+
+  /** One member of the organization with their email, or 404. */
+  async getMember(orgId: string, userId: string): Promise<MemberView> {
+    if (!isUuid(orgId) || !isUuid(userId)) throw errors.notFound('Member not found');
+    const [row]: MemberView[] = await this.ds.query(
+      `SELECT m.user_id AS "userId", u.email, u.name, m.role, m.team_id AS "teamId", m.created_at AS "createdAt"
+         FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2`,
+      [orgId, userId],
+    );
+    if (!row) throw errors.notFound('Member not found');
+    return { ...row, createdAt: new Date(row.createdAt) };
+  }
+
+  /** Moves a member to a team of the organization, or out of any team (null). Same rules as changeRole. */
+  async changeTeam(actor: Actor, orgId: string, userId: string, teamId: string | null, by?: Manager): Promise<Membership> {
+    if (teamId !== null) await this.getTeam(orgId, teamId);
+    const changed = await this.ds.transaction(async (m) => {
+      const target = await this.lockMembers(m, orgId, userId);
+      assertManager(by, target.role, target.role);
+      if (target.teamId === teamId) return target;
+      await m.getRepository(MembershipEntity).update({ id: target.id }, { teamId });
+      await this.audit.record(actor, { orgId, action: 'member.team_changed', targetType: 'user', targetId: userId, details: { from: target.teamId, to: teamId } }, m);
+      return { ...target, teamId };
+    });
+    await this.membershipChanged(orgId, userId);
+    return changed;
+  }
+
   /**
    * Changes a member's role. Owners and admins may change roles; only an owner may grant or take
    * away the owner role; the last owner cannot be demoted. `by` absent = the operator's CLI.
    */
-  async changeRole(actor: Actor, orgId: string, userId: string, role: Role, by?: Membership): Promise<Membership> {
-    if (!ROLES.includes(role)) throw errors.validation(`Role must be one of ${ROLES.join(', ')}`, { field: 'role' });
+  async changeRole(actor: Actor, orgId: string, userId: string, role: Role, by?: Manager): Promise<Membership> {
+    if (!ROLES.includes(role)) throw errors.validation(`Role must be one of ${ROLES.join(', ')}`, 'role');
     const changed = await this.ds.transaction(async (m) => {
       const target = await this.lockMembers(m, orgId, userId);
       assertManager(by, target.role, role);
@@ -206,7 +314,7 @@ export class AccountsService {
   }
 
   /** Removes a member (same rules as changeRole; the last owner cannot be removed). */
-  async removeMember(actor: Actor, orgId: string, userId: string, by?: Membership): Promise<void> {
+  async removeMember(actor: Actor, orgId: string, userId: string, by?: Manager): Promise<void> {
     await this.ds.transaction(async (m) => {
       const target = await this.lockMembers(m, orgId, userId);
       assertManager(by, target.role, target.role);
@@ -218,14 +326,14 @@ export class AccountsService {
   }
 
   /** Renames the organization and/or changes its settings (owners and admins; checked by the caller's membership). */
-  async updateOrganization(actor: Actor, orgId: string, patch: { name?: string; settings?: Partial<OrganizationSettings> }, by?: Membership): Promise<Organization> {
+  async updateOrganization(actor: Actor, orgId: string, patch: { name?: string; settings?: Partial<OrganizationSettings> }, by?: Manager): Promise<Organization> {
     if (by && by.role !== 'owner' && by.role !== 'admin') throw new AppError(403, 'FORBIDDEN', 'Only owners and admins can change organization settings');
     const org = await this.getOrganization(orgId);
     const next: Organization = { ...org, settings: { ...org.settings, ...patch.settings } };
     if (patch.name !== undefined) {
       const name = patch.name.trim();
-      if (!name) throw errors.validation('Organization name is required', { field: 'name' });
-      if (name.length > 200) throw errors.validation('Organization name is at most 200 characters', { field: 'name' });
+      if (!name) throw errors.validation('Organization name is required', 'name');
+      if (name.length > 200) throw errors.validation('Organization name is at most 200 characters', 'name');
       next.name = name;
     }
     await this.ds.transaction(async (m) => {
@@ -269,7 +377,7 @@ export interface MemberView {
 }
 
 /** Owners and admins manage members; only owners touch the owner role (grant, demote, remove). */
-function assertManager(by: Membership | undefined, currentRole: Role, newRole: Role): void {
+function assertManager(by: Manager | undefined, currentRole: Role, newRole: Role): void {
   if (!by) return;
   if (by.role !== 'owner' && by.role !== 'admin') throw new AppError(403, 'FORBIDDEN', 'Only owners and admins can manage members');
   if ((currentRole === 'owner' || newRole === 'owner') && by.role !== 'owner') throw new AppError(403, 'FORBIDDEN', 'Only an owner can grant or take away the owner role');

@@ -1,4 +1,5 @@
-import { MANAGEMENT_SCOPES, PLATFORM_SCOPES } from '../oauth/scopes.js';
+import type { Role } from '../accounts/entities.js';
+import { ADMIN_SCOPES, MANAGEMENT_SCOPES, PLATFORM_SCOPES } from '../oauth/scopes.js';
 
 /** Every scope an API key may carry: the workflow API's (seed 002) and Flowgate's management ones. */
 export const API_KEY_SCOPES = [...Object.keys(PLATFORM_SCOPES), ...Object.keys(MANAGEMENT_SCOPES)];
@@ -9,7 +10,8 @@ export const API_KEY_SCOPES = [...Object.keys(PLATFORM_SCOPES), ...Object.keys(M
  * - read_write: also create, update and run workflows and manage connections ("triggers and
  *   integrations"). Seed 002's `connections:write` covers DELETE /connections/:id as well, so this
  *   preset can remove a connection; it cannot manage keys or webhooks.
- * - full_access: everything, including managing API keys and webhooks ("Manage API keys and settings").
+ * - full_access: everything, including managing API keys and webhooks ("Manage API keys and settings"),
+ *   and for owners and admins the organization's clients, members, teams and settings.
  */
 export const PRESETS = {
   read_only: ['workflows:read', 'runs:read', 'connections:read'],
@@ -24,4 +26,9 @@ export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 export function normalizeScopes(scopes: Iterable<string>): string[] {
   const set = new Set(scopes);
   return API_KEY_SCOPES.filter((s) => set.has(s));
+}
+
+/** The scopes a user of this role can hold: members never hold ADMIN_SCOPES. */
+export function scopesForRole(role: Role | undefined): string[] {
+  return role === 'member' ? API_KEY_SCOPES.filter((s) => !ADMIN_SCOPES.includes(s)) : [...API_KEY_SCOPES];
 }

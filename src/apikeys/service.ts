@@ -11,6 +11,9 @@ import { ApiKeyEntity, type ApiKey } from './entities.js';
 import { displayKey, generateApiKey, maskedKey, parseApiKey } from '../credentials/api-key-format.js';
 import { hashApiKey } from '../credentials/api-key-hash.js';
 import { API_KEY_SCOPES, normalizeScopes, PRESET_NAMES, PRESETS } from './presets.js';
+import { ADMIN_SCOPES } from '../oauth/scopes.js';
+import { restrictionOf } from '../auth/access.js';
+import { paginate, type Page, type PageRequest } from '../http/pagination.js';
 import type { LastUsedTracker } from './last-used.js';
 
 export const MAX_GRACE_SECONDS = 30 * 86400;
@@ -20,30 +23,36 @@ const scopeList = z
   .pipe(z.array(z.enum(API_KEY_SCOPES as [string, ...string[]], { message: `unknown scope; allowed: ${API_KEY_SCOPES.join(', ')}` })).min(1, 'at least one scope is required'));
 
 export const createApiKeyInput = z
-  .object({
+  .strictObject({
     name: z.string().trim().min(1, 'name is required').max(200),
-    scopes: scopeList.optional(),
+    scopes: scopeList.optional().meta({ description: 'Scopes (an array, or one string separated by spaces or commas); give either scopes or preset' }),
     preset: z.enum(PRESET_NAMES as [string, ...string[]], { message: `preset must be one of ${PRESET_NAMES.join(', ')}` }).optional(),
-    team_id: z.string().refine(isUuid, 'team_id must be a UUID').nullish(),
-    workflow_id: z.string().trim().min(1).max(200).regex(/^[\w.:-]+$/, 'workflow_id may hold letters, digits and . _ : -').nullish(),
+    team_id: z.string().refine(isUuid, 'team_id must be a UUID').nullish().meta({ description: 'Restrict the key to one team' }),
+    workflow_id: z.string().trim().min(1).max(200).regex(/^[\w.:-]+$/, 'workflow_id may hold letters, digits and . _ : -').nullish().meta({ description: 'Restrict the key to one workflow' }),
     expires_at: z.iso.datetime({ offset: true, message: 'expires_at must be an ISO 8601 date-time' }).nullish(),
   })
-  .strict()
-  .refine((v) => (v.scopes === undefined) !== (v.preset === undefined), { message: 'give either scopes or preset', path: ['scopes'] });
+  .refine((v) => (v.scopes === undefined) !== (v.preset === undefined), { message: 'give either scopes or preset', path: ['scopes'] })
+  .meta({ id: 'ApiKeyCreate' });
 
 export const updateApiKeyInput = z
-  .object({
+  .strictObject({
     name: z.string().trim().min(1, 'name is required').max(200).optional(),
-    scopes: scopeList.optional(),
+    scopes: scopeList.optional().meta({ description: 'Narrower scopes (never wider)' }),
   })
-  .strict();
+  .meta({ id: 'ApiKeyUpdate' });
 
 export const rollApiKeyInput = z
-  .object({ grace_seconds: z.number({ error: 'grace_seconds must be a number' }).int().min(0).max(MAX_GRACE_SECONDS).optional() })
-  .strict();
+  .strictObject({ grace_seconds: z.number({ error: 'grace_seconds must be a number' }).int().min(0).max(MAX_GRACE_SECONDS).optional() })
+  .meta({ id: 'ApiKeyRoll' });
 
-export type CreateApiKeyInput = z.input<typeof createApiKeyInput>;
-export type UpdateApiKeyInput = z.input<typeof updateApiKeyInput>;
+/** The list's filters (the same as the query of GET /api/v1/auth/api-keys). */
+export interface ApiKeyFilter {
+  team_id?: string;
+  workflow_id?: string;
+}
+
+export type CreateApiKeyInput = z.output<typeof createApiKeyInput>;
+export type UpdateApiKeyInput = z.output<typeof updateApiKeyInput>;
 
 /**
  * Who asks. `principal` absent = the operator's CLI (trusted, no ownership rules); present = a
@@ -95,17 +104,24 @@ export class ApiKeysService {
     return m.getRepository(ApiKeyEntity);
   }
 
-  /** Issues a key. The full key is in the answer once and never again. */
-  async create(caller: Caller, orgId: string, raw: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyView }> {
-    const input = validate(createApiKeyInput, raw);
+  /** Issues a key (input parsed by createApiKeyInput). The full key is in the answer once and never again. */
+  async create(caller: Caller, orgId: string, input: CreateApiKeyInput): Promise<{ key: string; apiKey: ApiKeyView }> {
     const p = caller.principal;
     if (p && p.orgId !== orgId) throw errors.notFound(`Organization ${orgId} not found`);
     const org = await this.accounts.getOrganization(orgId);
-    const scopes = normalizeScopes(input.preset ? PRESETS[input.preset as keyof typeof PRESETS] : input.scopes!);
+    let scopes = normalizeScopes(input.preset ? PRESETS[input.preset as keyof typeof PRESETS] : input.scopes!);
+    // Members never hold the owners' and admins' scopes: their full_access is everything else.
+    if (p && !isOrgAdmin(p)) {
+      const adminOnly = scopes.filter((s) => ADMIN_SCOPES.includes(s));
+      if (adminOnly.length && !input.preset) {
+        throw new AppError(403, 'INSUFFICIENT_PERMISSIONS', `Only owners and admins hold: ${adminOnly.join(', ')}`, { scopes: adminOnly, required_role: 'admin' });
+      }
+      scopes = scopes.filter((s) => !ADMIN_SCOPES.includes(s));
+    }
     let teamId = input.team_id ?? null;
     let workflowId = input.workflow_id ?? null;
     let expiresAt = input.expires_at ? new Date(input.expires_at) : null;
-    if (expiresAt && expiresAt.getTime() <= Date.now()) throw errors.validation('expires_at must be in the future', { field: 'expires_at' });
+    if (expiresAt && expiresAt.getTime() <= Date.now()) throw errors.validation('expires_at must be in the future', 'expires_at');
 
     // A delegated credential (key or token) cannot mint more than it holds: its own workflow, team
     // and expiry are the defaults, and the key must stay within them (assertWithinCredential).
@@ -173,12 +189,46 @@ export class ApiKeysService {
   }
 
   /** Active (not deleted) keys of an organization, newest first; expired ones included, marked. */
-  async list(caller: Caller, orgId: string): Promise<ApiKeyView[]> {
+  async list(caller: Caller, orgId: string, filter: ApiKeyFilter = {}): Promise<ApiKeyView[]> {
     const p = caller.principal;
     if (p && p.orgId !== orgId) throw errors.notFound(`Organization ${orgId} not found`);
     await this.accounts.getOrganization(orgId);
-    const rows = await this.repo().find({ where: { orgId, revokedAt: IsNull() }, order: { createdAt: 'DESC' } });
+    const rows = await this.repo().find({
+      where: { orgId, revokedAt: IsNull(), ...(filter.team_id && { teamId: filter.team_id }), ...(filter.workflow_id && { workflowId: filter.workflow_id }) },
+      order: { createdAt: 'DESC', id: 'DESC' },
+    });
     return rows.map((r) => this.view(r, p));
+  }
+
+  /** One page of list(), newest first. */
+  async page(caller: Caller, orgId: string, req: PageRequest & ApiKeyFilter): Promise<Page<ApiKeyView>> {
+    return paginate('api_keys', await this.list(caller, orgId, req), req, (k) => [k.created_at, k.id], { desc: true });
+  }
+
+  /** Live keys restricted to a team (what deleting the team would revoke). */
+  async countForTeam(orgId: string, teamId: string): Promise<number> {
+    return this.repo().countBy({ orgId, teamId, revokedAt: IsNull() });
+  }
+
+  /** Revokes every live key restricted to a team (the team is being deleted); returns their ids. */
+  async revokeForTeam(caller: Caller, orgId: string, teamId: string): Promise<string[]> {
+    const rows = await this.repo().find({ where: { orgId, teamId, revokedAt: IsNull() } });
+    for (const row of rows) {
+      await this.ds.transaction(async (m) => {
+        await this.repo(m).update({ id: row.id }, { revokedAt: new Date(), previousKeyHash: null, previousExpiresAt: null, updatedAt: new Date() });
+        await this.audit.record(caller.actor, { orgId, action: 'api_key.revoked', targetType: 'api_key', targetId: row.id, details: { name: row.name, reason: 'team_deleted', team_id: teamId } }, m);
+      });
+      await this.verifier.invalidate(row.id);
+    }
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * The key, if the caller may manage it (the rate-limit routes call this before changing a key's
+   * limits): same organization, ownership for members, and within a restricted credential's reach.
+   */
+  async getManageable(caller: Caller, id: string): Promise<ApiKeyView> {
+    return this.view(await this.findManageable(caller, id), caller.principal);
   }
 
   async get(caller: Caller, id: string): Promise<ApiKeyView> {
@@ -186,8 +236,7 @@ export class ApiKeysService {
   }
 
   /** Renames and/or narrows scopes. Never widens: a wider key is a new key. */
-  async update(caller: Caller, id: string, raw: UpdateApiKeyInput): Promise<ApiKeyView> {
-    const input = validate(updateApiKeyInput, raw);
+  async update(caller: Caller, id: string, input: UpdateApiKeyInput): Promise<ApiKeyView> {
     const row = await this.findManageable(caller, id);
     const changes: Record<string, unknown> = {};
     const patch: Partial<ApiKey> = {};
@@ -222,9 +271,10 @@ export class ApiKeysService {
    * dies now.
    */
   async roll(caller: Caller, id: string, graceSeconds?: number): Promise<{ key: string; apiKey: ApiKeyView }> {
-    const grace = validate(rollApiKeyInput, { grace_seconds: graceSeconds }).grace_seconds ?? this.config.apiKeys.defaultRollGraceSeconds;
-    const row = await this.findManageable(caller, id);
-    // Rolling hands out the key's new secret: a delegated credential may only roll keys it could have minted.
+    const grace = Math.max(0, Math.min(graceSeconds ?? this.config.apiKeys.defaultRollGraceSeconds, MAX_GRACE_SECONDS));
+    // Rolling hands out the key's new secret: a delegated credential may only roll keys it could have
+    // minted (assertWithinCredential covers its workflow and team restriction too).
+    const row = await this.findManageable(caller, id, { restriction: false });
     if (caller.principal && caller.principal.kind !== 'session') assertWithinCredential(caller.principal, row, 'roll');
     if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) throw errors.conflict('This API key has expired; create a new one');
     const key = generateApiKey(this.config.apiKeys.prefix);
@@ -267,9 +317,10 @@ export class ApiKeysService {
     return row;
   }
 
-  private async findManageable(caller: Caller, id: string): Promise<ApiKey> {
+  private async findManageable(caller: Caller, id: string, opts: { restriction?: boolean } = {}): Promise<ApiKey> {
     const row = await this.find(caller, id);
     if (!canManage(caller.principal, row)) throw new AppError(403, 'FORBIDDEN', 'Members can manage only their own API keys');
+    if (caller.principal && opts.restriction !== false) assertWithinRestriction(caller.principal, row);
     return row;
   }
 
@@ -306,6 +357,18 @@ export function canManage(p: Principal | undefined, row: Pick<ApiKey, 'createdBy
 }
 
 /**
+ * A workflow- or team-restricted credential manages only keys within its restriction: renaming,
+ * narrowing, rolling, deleting or rate-limiting a key of another workflow or team (or an
+ * unrestricted one) is refused.
+ */
+function assertWithinRestriction(p: Principal, k: Pick<ApiKey, 'teamId' | 'workflowId'>): void {
+  const r = restrictionOf(p);
+  if (!r) return;
+  if (r.workflowId && k.workflowId !== r.workflowId) throw new AppError(403, 'WORKFLOW_ACCESS_DENIED', 'API key is not authorized for this workflow');
+  if (r.teamId && k.teamId !== r.teamId) throw new AppError(403, 'FORBIDDEN', 'The calling key is restricted to another team');
+}
+
+/**
  * A key a delegated credential (API key or access token) creates or rolls stays within it: same or
  * fewer scopes, its workflow and (for a key) team restriction, an expiry no later than its own.
  */
@@ -318,18 +381,7 @@ function assertWithinCredential(p: Principal, k: Pick<ApiKey, 'scopes' | 'teamId
   if (p.workflowId && k.workflowId !== p.workflowId) throw new AppError(403, 'WORKFLOW_ACCESS_DENIED', 'API key is not authorized for this workflow');
   if (p.teamId && p.kind === 'api_key' && k.teamId !== p.teamId) throw new AppError(403, 'FORBIDDEN', 'The calling key is restricted to another team');
   if (p.expiresAt && (!k.expiresAt || k.expiresAt > p.expiresAt)) {
-    if (action === 'create') throw errors.validation('expires_at cannot be later than the calling credential expires', { field: 'expires_at' });
+    if (action === 'create') throw errors.validation('expires_at cannot be later than the calling credential expires', 'expires_at');
     throw new AppError(403, 'FORBIDDEN', 'The calling credential cannot roll a key that outlives it');
   }
-}
-
-/** The input schemas above at the edge: 400 VALIDATION_ERROR naming the first field at fault. */
-export function validate<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    if (issue.code === 'unrecognized_keys') throw errors.validation(`Unknown field "${issue.keys[0]}"`, { field: issue.keys[0] });
-    throw errors.validation(issue.message, { field: issue.path.join('.') });
-  }
-  return parsed.data;
 }

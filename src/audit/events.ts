@@ -3,7 +3,7 @@ import type { AuditEvent } from './entity.js';
 /**
  * The public event types (issue 8). Every one of them is an audit action recorded through
  * `AuditLog.record`; only these reach the outbox and webhooks. Other audit actions (organization.created,
- * team.created, webhook_endpoint.created, ...) stay in the audit log only.
+ * webhook_endpoint.created, ...) stay in the audit log only.
  */
 export const EVENT_TYPES = [
   'api_key.created',
@@ -22,6 +22,13 @@ export const EVENT_TYPES = [
   'member.added',
   'member.removed',
   'member.role_changed',
+  'member.team_changed',
+  'member.invited',
+  'invitation.revoked',
+  'team.created',
+  'team.updated',
+  'team.deleted',
+  'organization.updated',
   'signing_key.rotated',
   'security.refresh_token_reused',
   'webhook_endpoint.disabled',

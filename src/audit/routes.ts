@@ -5,19 +5,32 @@ import { InvalidCursorError } from './service.js';
 import type { AuditEvent } from './entity.js';
 import type { AuthService } from '../auth/service.js';
 import { authenticate, principalOf } from '../auth/middleware.js';
-import { parseInput } from '../http/body.js';
 import { errors } from '../http/errors.js';
-import { requireOrgScope } from '../auth/access.js';
+import { guard } from '../http/guard.js';
+import { pageQueryShape } from '../http/pagination.js';
+import { okPage } from '../http/responses.js';
 import { eventTypeFor, sanitizeDetails } from './events.js';
 
 const query = z.object({
-  action: z.string().min(1).max(100).optional(),
-  actor: z.string().min(1).max(100).optional(),
+  ...pageQueryShape,
+  action: z.string().min(1).max(100).optional().meta({ description: 'Only this action, e.g. api_key.created' }),
+  actor: z.string().min(1).max(100).optional().meta({ description: 'Only events of this actor id (user, key or client)' }),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
-  cursor: z.string().min(1).max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(200).optional(),
 });
+
+export const AuditEventSchema = z
+  .object({
+    id: z.string(),
+    action: z.string(),
+    event_type: z.string().nullable().meta({ description: 'The webhook event type this action emits, if any' }),
+    actor: z.object({ type: z.string(), id: z.string().nullable() }),
+    target: z.object({ type: z.string().nullable(), id: z.string().nullable() }),
+    ip: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()),
+    created_at: z.string(),
+  })
+  .meta({ id: 'AuditEvent' });
 
 export function auditEventView(e: AuditEvent) {
   return {
@@ -36,22 +49,34 @@ export function auditEventView(e: AuditEvent) {
 export function auditRoutes(d: { audit: AuditLog; auth: AuthService }): Router {
   const r = new Router({ prefix: '/api/v1/audit-events' });
   r.use(authenticate(d.auth));
-  r.get('/', requireOrgScope('audit:read'), async (ctx) => {
-    const q = parseInput(query, ctx.query);
-    try {
-      const page = await d.audit.page(principalOf(ctx).orgId, {
-        action: q.action,
-        actor: q.actor,
-        since: q.since ? new Date(q.since) : undefined,
-        until: q.until ? new Date(q.until) : undefined,
-        cursor: q.cursor,
-        limit: q.limit,
-      });
-      ctx.body = { success: true, data: page.items.map(auditEventView), next_cursor: page.nextCursor };
-    } catch (err) {
-      if (err instanceof InvalidCursorError) throw errors.validation('cursor is not valid', { field: 'cursor' });
-      throw err;
-    }
-  });
+  r.get(
+    '/',
+    guard(
+      {
+        operationId: 'listAuditEvents',
+        summary: "The organization's audit log, newest first",
+        tags: ['Audit log'],
+        access: { scopes: ['audit:read'], admin: true, restricted: 'allow' },
+        query,
+        responses: { 200: { description: 'Events', schema: okPage(AuditEventSchema) } },
+      },
+      async (ctx, { query: q }) => {
+        try {
+          const page = await d.audit.page(principalOf(ctx).orgId, {
+            action: q.action,
+            actor: q.actor,
+            since: q.since ? new Date(q.since) : undefined,
+            until: q.until ? new Date(q.until) : undefined,
+            cursor: q.cursor,
+            limit: q.limit,
+          });
+          ctx.body = { success: true, data: page.items.map(auditEventView), next_cursor: page.nextCursor };
+        } catch (err) {
+          if (err instanceof InvalidCursorError) throw errors.validation('cursor is not valid', 'cursor');
+          throw err;
+        }
+      },
+    ),
+  );
   return r;
 }

@@ -3,11 +3,16 @@ import { AppError } from '../http/errors.js';
 import type { AuthService } from './service.js';
 import type { Principal } from './principal.js';
 import { authorize, type AccessRequirement } from './authorize.js';
+import { checkAccess } from './access.js';
+import type { Access } from '../http/guard.js';
 
 /** Resolves the caller and puts it on `ctx.state.principal`; answers 401/400 otherwise. */
 export function authenticate(auth: AuthService) {
   return async (ctx: Context, next: Next) => {
-    ctx.state.principal = await auth.resolve({ headers: ctx.headers, query: ctx.query, ip: ctx.ip, cookies: ctx.cookies });
+    const principal = await auth.resolve({ headers: ctx.headers, query: ctx.query, ip: ctx.ip, cookies: ctx.cookies });
+    ctx.state.principal = principal;
+    // What guarded routes (src/http/guard.ts) call with their declared access.
+    ctx.state.checkAccess = (a: Access) => checkAccess(principal, a);
     await next();
   };
 }

@@ -1,4 +1,6 @@
 import { CLI_ACTOR } from '../audit/service.js';
+import { createApiKeyInput } from '../apikeys/service.js';
+import { parse } from '../http/guard.js';
 import type { Command } from './commands.js';
 import { print, required, UsageError } from './output.js';
 
@@ -20,7 +22,7 @@ export const API_KEY_USAGE = `  api-keys create --org ID --name N (--scopes a,b 
 export const API_KEY_COMMANDS: Record<string, Command> = {
   'api-keys create': async (s, { values, json }) => {
     if (!values.scopes === !values.preset) throw new UsageError('give exactly one of --scopes or --preset');
-    const { key, apiKey } = await s.apiKeys.create({ actor: CLI_ACTOR }, required(values, 'org'), {
+    const input = parse(createApiKeyInput, {
       name: required(values, 'name'),
       ...(values.scopes && { scopes: String(values.scopes) }),
       ...(values.preset && { preset: values.preset }),
@@ -28,6 +30,7 @@ export const API_KEY_COMMANDS: Record<string, Command> = {
       ...(values.workflow && { workflow_id: values.workflow }),
       ...(values['expires-at'] && { expires_at: values['expires-at'] }),
     });
+    const { key, apiKey } = await s.apiKeys.create({ actor: CLI_ACTOR }, required(values, 'org'), input);
     print(
       json,
       { ...apiKey, key },

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Services } from '../compose/services.js';
 import { CLI_ACTOR } from '../audit/service.js';
 import { rotateKeys, readKeys, ensureKeys, publicView } from '../oauth/signing-keys.js';
@@ -8,6 +7,7 @@ import { WebhookInputError } from '../webhooks/service.js';
 import { markEmailVerified } from '../accounts/email-verification.js';
 import { API_KEY_COMMANDS, API_KEY_OPTIONS } from './api-keys.js';
 import { RATE_LIMIT_COMMANDS, RATE_LIMIT_OPTIONS } from './rate-limits.js';
+import { clientCreateFromFlags, MANAGEMENT_COMMANDS, MANAGEMENT_OPTIONS } from './management.js';
 
 export interface CommandContext {
   values: Record<string, any>;
@@ -39,11 +39,13 @@ export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: bo
   description: { type: 'string' },
   ...API_KEY_OPTIONS,
   ...RATE_LIMIT_OPTIONS,
+  ...MANAGEMENT_OPTIONS,
 };
 
 export const COMMANDS: Record<string, Command> = {
   ...API_KEY_COMMANDS,
   ...RATE_LIMIT_COMMANDS,
+  ...MANAGEMENT_COMMANDS,
   'orgs create': async (s, { values, json }) => {
     const org = await s.accounts.createOrganization(CLI_ACTOR, { name: required(values, 'name'), plan: values.plan });
     print(json, { id: org.id, name: org.name, plan: org.plan });
@@ -72,19 +74,8 @@ export const COMMANDS: Record<string, Command> = {
     print(json, { id: u.id, email: u.email, email_verified: true, email_verified_at: u.verifiedAt.toISOString() }, `${u.email}: verified (email_verified: true in ID tokens and userinfo)`);
   },
   'clients create': async (s, { values, json }) => {
-    const jwks = values['jwks-file'] ? JSON.parse(readFileSync(values['jwks-file'], 'utf8')) : undefined;
-    const { client, clientSecret } = await s.clients.create(CLI_ACTOR, {
-      // --platform: a resource server of the platform's own services, which sees every organization.
-      orgId: values.platform ? null : required(values, 'org'),
-      name: required(values, 'name'),
-      redirectUris: values['redirect-uri'] ?? [],
-      grantTypes: values['grant-type'],
-      authMethod: values['auth-method'],
-      jwks,
-      jwksUri: values['jwks-uri'],
-      scope: values.scope,
-      introspect: values.introspect ?? false,
-    });
+    // --platform: a resource server of the platform's own services, which sees every organization.
+    const { client, clientSecret } = await s.clients.register(CLI_ACTOR, values.platform ? null : required(values, 'org'), clientCreateFromFlags(values));
     const out = { id: client.client_id, ...client, ...(clientSecret && { client_secret: clientSecret }) };
     print(
       json,
@@ -99,7 +90,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   'clients list': async (s, { values, json }) => {
     const items = await s.clients.list(required(values, 'org'));
-    print(json, { items }, items.map((c) => `${c.client_id}  ${c.name}  [${c.grant_types.join(', ')}]`).join('\n') || 'no clients');
+    print(json, { items }, items.map((c) => `${c.client_id}  ${c.client_name}  [${c.grant_types.join(', ')}]`).join('\n') || 'no clients');
   },
   'webhooks create': async (s, { values, json }) => {
     const { endpoint, secret } = await s.webhooks

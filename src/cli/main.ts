@@ -4,12 +4,14 @@ import { createLogger } from '../http/logger.js';
 import { buildServices } from '../compose/services.js';
 import { AppError } from '../http/errors.js';
 import { openDatabase } from '../storage/datasource.js';
+import { DatabaseInUseError } from '../storage/data-lock.js';
 import { AuditLog, CLI_ACTOR } from '../audit/service.js';
 import type { Config } from '../config/schema.js';
 import { entities, migrations } from '../compose/entities.js';
 import { COMMANDS, KEY_COMMANDS, OPTIONS, UsageError } from './commands.js';
 import { API_KEY_USAGE } from './api-keys.js';
 import { RATE_LIMIT_USAGE } from './rate-limits.js';
+import { FLAG_OF, MANAGEMENT_USAGE } from './management.js';
 
 const USAGE = `usage: flowgate <command> [options] [--json]
   migrate
@@ -22,6 +24,7 @@ const USAGE = `usage: flowgate <command> [options] [--json]
   clients create --platform --name N --introspect [--grant-type client_credentials] ...
                  (a resource server of the platform's services: introspects every organization)
   clients list --org ID
+${MANAGEMENT_USAGE}
   keys generate | keys rotate | keys list
   webhooks create --org ID --url U [--event E]... [--description D]     webhooks list --org ID
 ${API_KEY_USAGE}
@@ -29,20 +32,30 @@ ${RATE_LIMIT_USAGE}`;
 
 /**
  * Key files need no database, but a rotation is an event every organization may subscribe to
- * (signing_key.rotated). Best effort: the keys are already rotated if the database is unreachable
- * (e.g. the embedded database is held by a running server).
+ * (signing_key.rotated): the database is opened first, so a rotation never happens without its event
+ * (on the embedded database held by a running server, nothing is rotated and the CLI exits 2).
  */
-async function recordRotation(config: Config, details: Record<string, unknown>): Promise<void> {
+async function rotateWithEvent(config: Config, run: () => Promise<void | Record<string, unknown>>): Promise<void> {
+  const ds = await openDatabase(config, { entities, migrations });
   try {
-    const ds = await openDatabase(config, { entities, migrations });
-    try {
-      await new AuditLog(ds).record(CLI_ACTOR, { orgId: null, action: 'signing_key.rotated', targetType: 'signing_key', details });
-    } finally {
-      await ds.destroy();
-    }
-  } catch (err) {
-    process.stderr.write(`warning: keys rotated, but the signing_key.rotated event could not be recorded: ${(err as Error).message}\n`);
+    const rotated = await run();
+    if (rotated) await new AuditLog(ds).record(CLI_ACTOR, { orgId: null, action: 'signing_key.rotated', targetType: 'signing_key', details: rotated });
+  } finally {
+    await ds.destroy();
   }
+}
+
+/** A service error in the CLI's words: fields at fault named by their flags. */
+function cliMessage(err: AppError): string {
+  const issues = (err.details as { issues?: { path: string; message: string }[] } | undefined)?.issues;
+  if (!issues?.length) return err.message;
+  return issues
+    .map((i) => {
+      const field = i.path.split('.')[0];
+      const flag = FLAG_OF[field];
+      return flag ? `${flag}: ${i.message.replace(new RegExp(`^${field}: `), '')}` : i.path ? `${i.path}: ${i.message}` : i.message;
+    })
+    .join('\n');
 }
 
 export async function runCli(argv: string[]): Promise<number> {
@@ -64,8 +77,9 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     const maxTokenLifetime = Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl, config.tokens.clientCredentialsTtl);
     if (KEY_COMMANDS[name]) {
-      const rotated = await KEY_COMMANDS[name](config.keysDir, maxTokenLifetime, { values, json });
-      if (rotated) await recordRotation(config, rotated);
+      const run = () => KEY_COMMANDS[name](config.keysDir, maxTokenLifetime, { values, json });
+      if (name === 'keys rotate') await rotateWithEvent(config, run);
+      else await run();
       return 0;
     }
     const command = COMMANDS[name];
@@ -82,8 +96,10 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof UsageError) return fail('USAGE', `${err.message}\n${USAGE}`, 2);
+    // Nothing was written: another process owns the embedded database.
+    if (err instanceof DatabaseInUseError) return fail('DATABASE_IN_USE', err.message, 2);
     if (err instanceof ConfigError) return fail('CONFIG', err.message, 2);
-    if (err instanceof AppError) return fail(err.code, err.message);
+    if (err instanceof AppError) return fail(err.code, cliMessage(err));
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return fail('USAGE', (err as Error).message, 2);
     throw err;
   }

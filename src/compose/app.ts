@@ -13,19 +13,14 @@ import { safeUrl } from '../http/logger.js';
 import { securityHeaders } from '../http/security-headers.js';
 import { refuseUnsafeInput, refuseUnsafeProviderForms } from '../http/unsafe-input.js';
 import { interactionRoutes } from '../oauth/interactions/routes.js';
-import { auditRoutes } from '../audit/routes.js';
-import { webhookRoutes } from '../webhooks/routes.js';
-import { leakedKeyRoutes } from '../webhooks/leaked-keys-routes.js';
 import { limitTokenRequest, loginGuard, managementHeaders, rateLimitDecorator } from '../ratelimit/index.js';
 import { introspectionEndpoint } from '../endpoints/introspection.js';
 import { revocationEndpoint } from '../endpoints/revocation.js';
 import { tokenEndpoint } from '../endpoints/token.js';
 import { rateLimitCheckEndpoint } from '../endpoints/ratelimit-check.js';
 import { activeSigningKey } from '../oauth/signing-keys.js';
-import { rateLimitRoutes } from '../ratelimit/routes.js';
-import { apiKeyRoutes } from '../apikeys/routes.js';
-import { authRoutes } from '../auth/routes.js';
 import { dashboardRoutes } from '../dashboard/routes.js';
+import { apiRouters } from '../api/index.js';
 
 const staticDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../static');
 const css = readFileSync(path.join(staticDir, 'app.css'));
@@ -162,15 +157,15 @@ export function buildApp(s: Services): FlowgateApp {
   };
 }
 
-const OUR_PREFIXES = ['/api/', '/dashboard', '/interaction/', '/static/'];
-const OUR_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+const OUR_PREFIXES = ['/api/', '/dashboard', '/interaction/', '/static/', '/docs/api'];
+const OUR_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
 
 function isOurPath(p: string): boolean {
   return OUR_PATHS.has(p) || OUR_PREFIXES.some((prefix) => p.startsWith(prefix));
 }
 
 function isJsonApiPath(p: string): boolean {
-  return p.startsWith('/api/') || p === '/healthz' || p === '/readyz';
+  return p.startsWith('/api/') || p === '/healthz' || p === '/readyz' || p === '/openapi.json';
 }
 
 /** Feature routers mounted before the provider. Each feature adds its own here. */
@@ -178,12 +173,8 @@ function featureRouters(s: Services): Router[] {
   const dashboard = dashboardRoutes(s, { sessions: s.dashboardSessions, invitations: s.invitations, consents: s.consents, loginGuard: loginGuard(s.rateLimits) });
   return [
     dashboard,
-    // Before the API-key router: this path is authenticated by a scanner signature, not a credential.
-    leakedKeyRoutes({ leaked: s.leakedKeys, bodyLimit: s.config.bodyLimit }),
-    authRoutes(s.auth), apiKeyRoutes({ apiKeys: s.apiKeys, auth: s.auth, bodyLimit: s.config.bodyLimit }),
-    auditRoutes({ audit: s.audit, auth: s.auth }),
-    rateLimitRoutes({ overrides: s.rateLimitOverrides, auth: s.auth, bodyLimit: s.config.bodyLimit }),
-    webhookRoutes({ webhooks: s.webhooks, auth: s.auth, bodyLimit: s.config.bodyLimit }),
+    // The JSON API (/api/v1), /openapi.json and /docs/api.
+    ...apiRouters(s),
   ];
 }
 

@@ -95,4 +95,19 @@ export class ConsentsService {
     });
     await this.invalidation.publish(tags.grant(grantTag(grantId)));
   }
+
+  /** The grants a member gave apps for one organization (what owners and admins see for that member). */
+  async listForMember(orgId: string, userId: string): Promise<AuthorizedAppView[]> {
+    return (await this.listForUser(userId)).filter((a) => a.orgId === orgId);
+  }
+
+  /**
+   * An owner or admin ends one of a member's grants in their organization (404 for grants of other
+   * organizations or users); the same revocation as the member's own, audited with the admin as actor.
+   */
+  async revokeForMember(actor: Actor, orgId: string, userId: string, grantId: string): Promise<void> {
+    const consent = typeof grantId === 'string' && grantId.length <= 200 ? await this.ds.getRepository(OAuthConsentEntity).findOneBy({ grantId }) : null;
+    if (!consent || consent.orgId !== orgId || consent.userId !== userId || consent.revokedAt) throw errors.notFound('Grant not found');
+    await this.revoke(actor, userId, grantId);
+  }
 }

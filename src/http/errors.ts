@@ -13,13 +13,36 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * One input field at fault: `path` is the field's dotted path in the request as the API names it
+ * (`redirect_uris.0`, `team_id`), '' for the request as a whole.
+ */
+export interface ValidationIssue {
+  path: string;
+  message: string;
+}
+
+/** An issue in words that name its field (once). */
+function issueMessage(i: ValidationIssue): string {
+  const field = i.path.split('.')[0];
+  return !i.path || i.message.includes(field) ? i.message : `${i.path}: ${i.message}`;
+}
+
+/** The one shape of every error about specific input fields, whatever the status: `details.issues`. */
+export function issuesDetails(issues: ValidationIssue[]): { issues: ValidationIssue[] } {
+  return { issues };
+}
+
 export const errors = {
   badRequest: (message: string, details?: Record<string, unknown>) => new AppError(400, 'BAD_REQUEST', message, details),
-  validation: (message: string, details?: Record<string, unknown>) => new AppError(400, 'VALIDATION_ERROR', message, details),
+  /** 400 VALIDATION_ERROR naming the field at fault (`details.issues`), or the whole request when `field` is absent. */
+  validation: (message: string, field?: string) => new AppError(400, 'VALIDATION_ERROR', message, issuesDetails([{ path: field ?? '', message }])),
+  /** 400 VALIDATION_ERROR with every issue found (the edge guard reports them all). */
+  invalid: (issues: ValidationIssue[]) => new AppError(400, 'VALIDATION_ERROR', issues[0] ? issueMessage(issues[0]) : 'Invalid input', issuesDetails(issues)),
   unauthorized: (code: string, message: string, details?: Record<string, unknown>) => new AppError(401, code, message, details),
   forbidden: (code: string, message: string, details?: Record<string, unknown>) => new AppError(403, code, message, details),
   notFound: (message = 'Not found') => new AppError(404, 'NOT_FOUND', message),
-  conflict: (message: string, details?: Record<string, unknown>) => new AppError(409, 'CONFLICT', message, details),
+  conflict: (message: string, field?: string) => new AppError(409, 'CONFLICT', message, field === undefined ? undefined : issuesDetails([{ path: field, message }])),
 };
 
 export function errorBody(code: string, message: string, details?: Record<string, unknown>) {

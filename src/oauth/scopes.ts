@@ -21,7 +21,17 @@ export const MANAGEMENT_SCOPES: Record<string, string> = {
   'api_keys:write': 'Create, roll and delete API keys',
   'webhooks:manage': 'Manage webhooks',
   'audit:read': "Read your organization's audit log",
+  'clients:manage': "Register, change and delete your organization's OAuth clients",
+  'members:manage': "Manage your organization's members, invitations and teams",
+  'settings:manage': "Change your organization's settings",
 };
+
+/**
+ * Scopes only owners and admins hold: a member's credentials never carry them (a member's
+ * `full_access` key is full access minus these), and a credential acting for a member is refused
+ * even if it somehow has them.
+ */
+export const ADMIN_SCOPES: readonly string[] = ['clients:manage', 'members:manage', 'settings:manage'];
 
 export const ALL_SCOPES = [...Object.keys(OIDC_SCOPES), ...Object.keys(PLATFORM_SCOPES), ...Object.keys(MANAGEMENT_SCOPES)];
 export const RESOURCE_SCOPES = [...Object.keys(PLATFORM_SCOPES), ...Object.keys(MANAGEMENT_SCOPES)];

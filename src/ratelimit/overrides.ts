@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config/schema.js';
 import type { Actor, AuditLog } from '../audit/service.js';
-import { AppError, errors } from '../http/errors.js';
+import { errors } from '../http/errors.js';
 import { InvalidLimitsError, type RateLimitPolicies } from './policies.js';
 
 export interface OrgLimitsView {
@@ -16,6 +16,8 @@ export interface OrgLimitsView {
  * Setting the organization's and a single key's rate-limit overrides (issue 5: defaults come from the
  * plan; an organization and a key can override them). Validated by the same schema as the config;
  * every change is audited. Other instances pick a change up within the policy cache's 30 s.
+ * Callers check who may change what (the routes: owners and admins; an organization's limits only
+ * with an unrestricted credential, a key's only within the credential's restriction).
  */
 export class RateLimitOverrides {
   constructor(
@@ -58,7 +60,7 @@ export class RateLimitOverrides {
     try {
       await write();
     } catch (err) {
-      if (err instanceof InvalidLimitsError) throw new AppError(400, 'VALIDATION_ERROR', `Invalid rate limits: ${err.message}`, { field: err.field });
+      if (err instanceof InvalidLimitsError) throw errors.validation(`Invalid rate limits: ${err.message}`, err.field ? `limits.${err.field}` : 'limits');
       throw err;
     }
   }

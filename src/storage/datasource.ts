@@ -2,6 +2,7 @@ import path from 'node:path';
 import { DataSource, type EntitySchema, type MixedList } from 'typeorm';
 import { PGliteDriver } from 'typeorm-pglite';
 import type { Config } from '../config/schema.js';
+import { lockDataDir } from './data-lock.js';
 
 export interface DataSourceParts {
   entities: EntitySchema<any>[];
@@ -30,9 +31,30 @@ export function createDataSource(config: Config, parts: DataSourceParts): DataSo
   });
 }
 
+/**
+ * Opens and migrates the store of record. The embedded database is first locked for this process
+ * (DatabaseInUseError when another process holds it; see data-lock.ts) and released on destroy().
+ */
 export async function openDatabase(config: Config, parts: DataSourceParts): Promise<DataSource> {
+  const release = config.databaseUrl ? undefined : lockDataDir(config.dataDir, { issuer: config.issuer });
   const ds = createDataSource(config, parts);
-  await ds.initialize();
-  await ds.runMigrations({ transaction: 'each' });
+  try {
+    await ds.initialize();
+    await ds.runMigrations({ transaction: 'each' });
+  } catch (err) {
+    if (ds.isInitialized) await ds.destroy().catch(() => {});
+    release?.();
+    throw err;
+  }
+  if (release) {
+    const destroy = ds.destroy.bind(ds);
+    ds.destroy = async () => {
+      try {
+        await destroy();
+      } finally {
+        release();
+      }
+    };
+  }
   return ds;
 }

@@ -1,6 +1,8 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { parseInput, parseByteLimit } from '../http/body.js';
+import { parseByteLimit } from '../http/body.js';
+import { guard, parse } from '../http/guard.js';
+import { ok } from '../http/responses.js';
 import { readRawBody } from '../http/raw-body.js';
 import { AppError } from '../http/errors.js';
 import { LeakReportAuthError, type LeakedKeysService } from './leaked-keys.js';
@@ -15,7 +17,8 @@ const reportBody = z
     }),
   )
   .min(1)
-  .max(1000);
+  .max(1000)
+  .meta({ id: 'LeakedKeyReport' });
 
 /**
  * `POST /api/v1/auth/api-keys/leaked`: authenticated by the scanner's signature over the raw body
@@ -24,7 +27,18 @@ const reportBody = z
  */
 export function leakedKeyRoutes(d: { leaked: LeakedKeysService; bodyLimit: string }): Router {
   const r = new Router();
-  r.post('/api/v1/auth/api-keys/leaked', async (ctx) => {
+  const spec = {
+    operationId: 'reportLeakedKeys',
+    summary: 'Report leaked API keys (secret scanners)',
+    description:
+      "Authenticated by the scanner's signature over the raw body: `x-scanner-key-id` and `x-scanner-signature` (or GitHub's `Github-Public-Key-Identifier` and `Github-Public-Key-Signature`). The answer is the same whether or not a key matched; matching keys are revoked.",
+    tags: ['API keys'],
+    access: 'signature' as const,
+    body: reportBody,
+    rawBody: true,
+    responses: { 202: { description: 'Received', schema: ok(z.object({ received: z.number().int() })) } },
+  };
+  r.post('/api/v1/auth/api-keys/leaked', guard(spec, async (ctx) => {
     const raw = await readRawBody(ctx.req, parseByteLimit(d.bodyLimit));
     const keyId = ctx.get('x-scanner-key-id') || ctx.get('github-public-key-identifier') || undefined;
     const signature = ctx.get('x-scanner-signature') || ctx.get('github-public-key-signature') || undefined;
@@ -40,10 +54,10 @@ export function leakedKeyRoutes(d: { leaked: LeakedKeysService; bodyLimit: strin
     } catch {
       throw new AppError(400, 'INVALID_JSON', 'Request body is not valid JSON');
     }
-    const reports = parseInput(reportBody, json);
+    const reports = parse(reportBody, json);
     await d.leaked.report({ type: 'system', id: `scanner:${keyId}`, ip: ctx.ip }, reports);
     ctx.status = 202;
     ctx.body = { success: true, data: { received: reports.length } };
-  });
+  }));
   return r;
 }

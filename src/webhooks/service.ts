@@ -225,12 +225,15 @@ export class WebhooksService {
     return this.delivery(orgId, id, deliveryId);
   }
 
-  async listDeliveries(orgId: string, endpointId: string, opts: { limit?: number; status?: string } = {}): Promise<DeliveryView[]> {
+  /** Newest first; `before` = the (created_at, id) of the last delivery of the previous page. */
+  async listDeliveries(orgId: string, endpointId: string, opts: { limit?: number; status?: string; before?: { createdAt: string; id: string } } = {}): Promise<DeliveryView[]> {
     await this.row(orgId, endpointId, this.ds.manager);
-    const limit = Math.max(1, Math.min(opts.limit ?? 50, 200));
+    const limit = Math.max(1, Math.min(opts.limit ?? 50, 201));
     const rows = await this.ds.query(
-      `SELECT * FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC, id LIMIT $3`,
-      [endpointId, opts.status ?? null, limit],
+      `SELECT * FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2::text IS NULL OR status = $2)
+          AND ($4::timestamptz IS NULL OR (date_trunc('milliseconds', created_at), id) < ($4::timestamptz, $5::uuid))
+        ORDER BY date_trunc('milliseconds', created_at) DESC, id DESC LIMIT $3`,
+      [endpointId, opts.status ?? null, limit, opts.before?.createdAt ?? null, opts.before?.id ?? null],
     );
     return this.withAttempts(rows);
   }
