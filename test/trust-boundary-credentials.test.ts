@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
+import { request as apiRequest } from './support/api.js';
 import { SignJWT } from 'jose';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { authorize, basicAuth, createClient, createOrg, createUser, oidc, tokenRequest, type TestClient } from './support/oauth.js';
@@ -207,6 +208,62 @@ describe('a removed member loses the organization at once', () => {
     await env.server.services.accounts.changeRole(CLI_ACTOR, orgId, user.id, 'member');
     const after = await withinASecond(whoami, (r) => r.body.data?.role === 'member');
     expect(after.body.data.role).toBe('member');
+  });
+});
+
+describe('the management API ends what it removes, at once', () => {
+  let app: TestClient;
+  let admin: string;
+  beforeAll(async () => {
+    app = await createClient(env, { orgId, grantTypes: ['authorization_code', 'refresh_token'], scope: 'openid offline_access workflows:read api_keys:read' });
+    admin = (await createKey({ preset: 'full_access' })).key;
+  });
+  const api = () => apiRequest(env.url);
+  const active = async (t: string) => (await introspect(t, {}, other.url)).body.active as boolean;
+  const goneWithinASecond = async (t: string) => (await withinASecond(() => introspect(t, {}, other.url), (r) => !r.body.active)).body.active === false;
+
+  it('PATCH /api/v1/members/{id} reaches the member\'s issued tokens (a demoted admin loses admin powers)', async () => {
+    const user = await createUser(env, { orgIds: [orgId] });
+    await env.server.services.accounts.changeRole(CLI_ACTOR, orgId, user.id, 'admin');
+    const token = (await authorize(env, { client: app, user, orgId, scope: 'openid api_keys:read', resource: env.config.apiAudience })).tokens!.access_token;
+    const role = async () => (await request(other.url).get('/api/v1/auth/whoami').set('Authorization', `Bearer ${token}`)).body.data?.role;
+    expect(await role()).toBe('admin');
+    await api().patch(`/api/v1/members/${user.id}`).set('x-api-key', admin).send({ role: 'member' }).expect(200);
+    expect(await withinASecond(role, (r) => r === 'member')).toBe('member');
+  });
+
+  it('DELETE /api/v1/members/{id}/grants/{grant} ends that grant\'s tokens', async () => {
+    const user = await createUser(env, { orgIds: [orgId] });
+    const a = await authorize(env, { client: app, user, orgId, scope: 'openid offline_access workflows:read', params: { prompt: 'consent' } });
+    const grants = await api().get(`/api/v1/members/${user.id}/grants`).set('x-api-key', admin).expect(200);
+    expect(grants.body.data).toHaveLength(1);
+    expect(await active(a.tokens!.access_token)).toBe(true);
+    await api().delete(`/api/v1/members/${user.id}/grants/${grants.body.data[0].grant_id}`).set('x-api-key', admin).expect(200);
+    expect(await goneWithinASecond(a.tokens!.access_token)).toBe(true);
+    await expect(oidc.refreshTokenGrant(a.config, a.tokens!.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('DELETE /api/v1/members/{id} ends the member\'s keys, grants and tokens', async () => {
+    const user = await createUser(env, { orgIds: [orgId] });
+    const a = await authorize(env, { client: app, user, orgId, scope: 'openid offline_access workflows:read', params: { prompt: 'consent' } });
+    const principal = { kind: 'session', orgId, userId: user.id, role: 'member', scopes: ['workflows:read'] };
+    const { key } = await createKey({ preset: 'read_only' }, orgId, { actor: { type: 'user', id: user.id }, principal } as never);
+    expect([await active(a.tokens!.access_token), await active(key)]).toEqual([true, true]);
+    await api().delete(`/api/v1/members/${user.id}`).set('x-api-key', admin).expect(200);
+    expect(await goneWithinASecond(a.tokens!.access_token)).toBe(true);
+    expect(await goneWithinASecond(key)).toBe(true);
+  });
+
+  it('DELETE /api/v1/clients/{id} ends the client\'s grants and tokens', async () => {
+    const doomed = await createClient(env, { orgId, grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], scope: 'openid offline_access workflows:read' });
+    const user = await createUser(env, { orgIds: [orgId] });
+    const a = await authorize(env, { client: doomed, user, orgId, scope: 'openid offline_access workflows:read', params: { prompt: 'consent' } });
+    const cc = (await tokenRequest(env, { grant_type: 'client_credentials', scope: 'workflows:read' }, { authorization: basicAuth(doomed.clientId, doomed.clientSecret!) })).body.access_token as string;
+    expect([await active(a.tokens!.access_token), await active(cc)]).toEqual([true, true]);
+    await api().delete(`/api/v1/clients/${doomed.clientId}`).set('x-api-key', admin).expect(200);
+    expect(await goneWithinASecond(a.tokens!.access_token)).toBe(true);
+    expect(await goneWithinASecond(cc)).toBe(true);
+    expect(await env.server.services.consents.listForUser(user.id)).toEqual([]);
   });
 });
 
