@@ -4,6 +4,11 @@
  */
 export interface KeyValueStore {
   readonly kind: 'redis' | 'memory';
+  /**
+   * Redis topology: on Cluster, keys of one multi-key call may live on different nodes. The store
+   * splits such calls itself (mGet, del), so callers never need to know; only a caller that needs
+   * several keys changed atomically has to put them in one slot with a hash tag (see redis-kv.ts).
+   */
   get(key: string): Promise<string | null>;
   /** Several keys in one round trip. */
   mGet(keys: string[]): Promise<(string | null)[]>;
@@ -21,10 +26,14 @@ export interface KeyValueStore {
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
   /**
-   * Told whenever the subscription is re-established after a disconnect, i.e. whenever messages may
-   * have been missed (the in-process store never loses one).
+   * Told whenever subscriptions were re-established after messages may have been missed: the
+   * subscriber reconnected (Redis restart, killed connection, Sentinel failover, Cluster node
+   * change), or Redis confirmed a subscription only after `subscribe()` had returned without it.
+   * Runs after Redis confirmed the subscriptions again, so messages published afterwards arrive.
+   * Anything cached on the strength of "a message will tell me" must be dropped here. The in-process
+   * store never loses messages and never calls it. Returns a function that removes the listener.
    */
-  onSubscriptionReset?(listener: () => void): void;
+  onSubscriptionReset(listener: () => void): () => void;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
