@@ -35,6 +35,7 @@ export class RedisKeyValueStore implements KeyValueStore {
   readonly topology: RedisTopology;
   private readonly subscriber: RedisSubscriber;
   private readonly cluster: boolean;
+  private closing = false;
 
   constructor(
     topology: RedisTopology | string,
@@ -59,9 +60,17 @@ export class RedisKeyValueStore implements KeyValueStore {
       lost = false;
     });
     this.client.on('close', () => {
-      if (lost || this.client.status === 'end') return;
+      if (lost || this.closing) return;
       lost = true;
       this.logger?.warn(describeTopology(this.topology), 'Redis connection lost; reconnecting');
+    });
+    // ioredis gives a client up for good when a connection attempt fails in certain ways (a
+    // Sentinel connector torn down mid-attempt); a server must never stay without Redis for that.
+    this.client.on('end', () => {
+      if (this.closing) return;
+      setTimeout(() => {
+        if (!this.closing && this.client.status === 'end') this.client.connect().catch(() => {});
+      }, 500).unref();
     });
   }
 
@@ -137,6 +146,7 @@ export class RedisKeyValueStore implements KeyValueStore {
     }
   }
   async close() {
+    this.closing = true;
     this.client.disconnect();
     this.subscriber.close();
   }

@@ -93,7 +93,8 @@ export class RedisSubscriber {
       node = nodes[this.nodeTurn++ % nodes.length];
     }
     // Standalone and Sentinel reconnect in place (Sentinel asks for the current master each time);
-    // a Cluster subscriber ends instead and picks a node that is still there.
+    // a Cluster subscriber ends instead and picks a node that is still there. Any connection that
+    // ends is replaced.
     const conn = createSubscriberConnection(this.topology, { node, retry: !cluster });
     this.conn = conn;
     conn.on('error', () => {}); // reported through the state changes below, not as unhandled events
@@ -112,15 +113,14 @@ export class RedisSubscriber {
       this.lost = true;
       if (this.everConfirmed) this.logger?.warn('invalidation subscriber lost its Redis connection; caches are flushed when it is back');
     });
-    if (cluster) {
-      conn.once('end', () => {
-        if (this.closed || this.conn !== conn) return;
-        const delay = Math.min(50 * 2 ** this.failures++, 2000);
-        setTimeout(() => {
-          if (!this.closed && this.conn === conn) this.connect();
-        }, delay).unref();
-      });
-    }
+    conn.once('end', () => {
+      if (this.closed || this.conn !== conn) return;
+      this.lost = this.lost || this.everConfirmed;
+      const delay = Math.min(50 * 2 ** this.failures++, 2000);
+      setTimeout(() => {
+        if (!this.closed && this.conn === conn) this.connect();
+      }, delay).unref();
+    });
     return conn;
   }
 

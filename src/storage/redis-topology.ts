@@ -78,9 +78,17 @@ function sentinelOptions(t: Extract<RedisTopology, { mode: 'sentinel' }>): Redis
     ...(t.sentinelTls && { sentinelTLS: tlsOptions(t.sentinelTls) }),
     // TLS to the master the sentinels name (ioredis applies `tls` there only with this flag).
     ...(t.tls && { enableTLSForSentinelMode: true }),
-    // Sentinels announce +switch-master: reconnect at once instead of after the old master times out.
-    failoverDetector: true,
+    // Not ioredis' failoverDetector: its disconnect on +switch-master, landing while a reconnection
+    // is under way, ends the client for good ("Connection is closed." on every later command; seen
+    // here under load). Reconnection attempts every 50-300 ms find the new master as soon as the
+    // sentinels name it.
+    sentinelRetryStrategy: (times: number) => Math.min(times * 100, 1000),
   };
+}
+
+/** Quick first attempts (a failover completes in about a second or two), then every 2 s. */
+function reconnectDelay(times: number): number {
+  return Math.min(50 * times, 2000);
 }
 
 /**
@@ -90,7 +98,7 @@ function sentinelOptions(t: Extract<RedisTopology, { mode: 'sentinel' }>): Redis
  * offline queue while the connection is re-established (a failover); callers see an error after.
  */
 export function createCommandClient(t: RedisTopology, keyPrefix: string, opts: { maxRetriesPerRequest: number }): CommandClient {
-  const common: RedisOptions = { keyPrefix, maxRetriesPerRequest: opts.maxRetriesPerRequest, enableOfflineQueue: true };
+  const common: RedisOptions = { keyPrefix, maxRetriesPerRequest: opts.maxRetriesPerRequest, enableOfflineQueue: true, retryStrategy: reconnectDelay };
   if (t.mode === 'cluster') {
     return new Cluster(t.nodes, {
       keyPrefix,
@@ -119,7 +127,7 @@ export function createSubscriberConnection(t: RedisTopology, opts: { node?: Host
     enableOfflineQueue: true,
     // Resubscription is done by the subscriber itself, so it knows when it has been confirmed.
     autoResubscribe: false,
-    ...(!opts.retry && { retryStrategy: () => null }),
+    retryStrategy: opts.retry ? reconnectDelay : () => null,
   };
   if (t.mode === 'cluster') {
     const node = opts.node ?? t.nodes[0];
