@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR } from '../src/audit/service.js';
-import type { Services } from '../src/services.js';
+import type { Services } from '../src/compose/services.js';
 import { LocalCluster } from './support/local-cluster.js';
 import { SteadyLoad, summarize, type Step } from './support/load.js';
 import { basicAuth, Browser, pageKind, parseForms, oidc, TEST_PASSWORD } from './support/oauth.js';

@@ -16,7 +16,7 @@ import autocannon from 'autocannon';
 import { CLI_ACTOR } from '../../src/audit/service.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/http/logger.js';
-import { buildServices } from '../../src/services.js';
+import { buildServices } from '../../src/compose/services.js';
 import { freePort, projectRoot } from '../../test/support/process.js';
 import { createTestDatabase, TEST_REDIS_URL } from '../../test/support/server.js';
 

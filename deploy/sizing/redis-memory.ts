@@ -8,9 +8,9 @@
  * Needs PostgreSQL as the tests do (TEST_PG_URL) and redis-server on the PATH.
  */
 import { randomBytes } from 'node:crypto';
-import { AnswerCache } from '../../src/introspection/answer-cache.js';
+import type { Resolution } from '../../src/credentials/types.js';
 import { RedisLimiter } from '../../src/ratelimit/redis-limiter.js';
-import { MemoryKeyValueStore } from '../../src/storage/memory-kv.js';
+import { Cache } from '../../src/storage/cache.js';
 import type { RedisKeyValueStore } from '../../src/storage/redis-kv.js';
 import { authorize, basicAuth, createClient, createOrg, createUser } from '../../test/support/oauth.js';
 import { StandaloneRedis } from '../../test/support/redis-topologies.js';
@@ -102,33 +102,31 @@ await kv.set(`revoked:grant:${randomBytes(16).toString('base64url')}`, '1', 3600
 await kv.set(`introspect:jti:fgc_${randomBytes(12).toString('base64url')}:${randomBytes(16).toString('hex')}`, '1', 600);
 const small = await census();
 
-// 5. Cached introspection answers: in-process, not in Redis. Heap per entry, for sizing the pods.
+// 5. Cached credentials (what introspection answers from): in-process, not in Redis. Heap per entry
+// of the credentials cache (one resolved credential with its invalidation tags), for sizing pods.
 let heapPerCachedAnswer: number | null = null;
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc) {
-  const mem = new MemoryKeyValueStore();
-  const cache = new AnswerCache(mem, 60_000, 100_000);
+  const cache = new Cache<Resolution>('measure', { max: 100_000, ttlMs: 60_000 });
   gc();
   const h0 = process.memoryUsage().heapUsed;
   for (let i = 0; i < 50_000; i++) {
-    cache.set(AnswerCache.keyOf(randomBytes(32).toString('base64url')), {
-      active: true,
-      scope: 'workflows:read runs:read',
-      client_id: `fgc_${randomBytes(12).toString('base64url')}`,
-      sub: randomBytes(16).toString('hex'),
-      exp: Math.floor(Date.now() / 1000) + 3600,
-      iat: Math.floor(Date.now() / 1000),
-      iss: env.url,
-      token_type: 'Bearer',
-      credential_type: 'access_token',
-      org_id: randomBytes(16).toString('hex'),
-      team_id: null,
-      workflow_id: null,
-    } as never, cache.version);
+    const keyId = randomBytes(16).toString('hex');
+    const org = randomBytes(16).toString('hex');
+    cache.set(
+      randomBytes(32).toString('base64url'),
+      {
+        ok: true, kind: 'api_key', orgId: org, userId: randomBytes(16).toString('hex'), role: 'member', memberTeamId: null,
+        clientId: null, keyId, scopes: ['workflows:read', 'runs:read'], teamId: null, workflowId: null,
+        expiresAt: null, issuedAt: Math.floor(Date.now() / 1000), jti: null, audience: null, subject: keyId,
+        queryAllowed: false, plan: 'pro', keyLimits: null, orgLimits: null,
+      },
+      cache.version,
+      { tags: [`key:${keyId}`, `org:${org}`] },
+    );
   }
   gc();
   heapPerCachedAnswer = Math.round((process.memoryUsage().heapUsed - h0) / 50_000);
-  await mem.close();
 }
 
 const info = await admin.info('memory');

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createLogger } from '../../src/http/logger.js';
-import { buildServices, type Services } from '../../src/services.js';
+import { buildServices, type Services } from '../../src/compose/services.js';
 import { freePort, projectRoot } from './process.js';
 import { PG_ADMIN_URL } from './server.js';
 
