@@ -6,8 +6,10 @@ import type { KeyValueStore } from './kv.js';
 import { MemoryKeyValueStore } from './memory-kv.js';
 import { openKeyValueStore } from './open-kv.js';
 import { RedisKeyValueStore } from './redis-kv.js';
-import { freePort } from '../../test/support/process.js';
-import { makeTls, RedisClusterFixture, RedisProcess, RedisSentinelFixture, StandaloneRedis, type TlsMaterial } from '../../test/support/redis-topologies.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { freePort, projectRoot } from '../../test/support/process.js';
+import { flowgateAclRules, makeTls, RedisClusterFixture, RedisProcess, RedisSentinelFixture, StandaloneRedis, type TlsMaterial } from '../../test/support/redis-topologies.js';
 
 // One contract, every implementation: the in-process store of the development mode must behave like
 // Redis, and Redis must behave the same whether it is one server, a Sentinel group or a Cluster (with
@@ -145,6 +147,13 @@ describe.each(implementations)('KeyValueStore contract: %s', (_name, make) => {
 
   it('ping answers true while up', async () => {
     expect(await kv.ping()).toBe(true);
+  });
+});
+
+describe('the ACL user operators are told to create', () => {
+  it('is exactly the one these tests run Flowgate with', () => {
+    const docs = readFileSync(path.join(projectRoot, 'docs/operations.md'), 'utf8');
+    expect(docs).toContain(`ACL SETUSER flowgate >PASSWORD ${flowgateAclRules('flowgate:')}\n`);
   });
 });
 
