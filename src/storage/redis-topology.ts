@@ -110,6 +110,9 @@ export function createCommandClient(t: RedisTopology, keyPrefix: string, opts: {
       // A new master after a failover: refresh the slot map quickly and retry the command.
       retryDelayOnFailover: 200,
       retryDelayOnClusterDown: 300,
+      // TLS: keep seed host names as given, so certificates are checked against the names they
+      // carry (ioredis would otherwise connect to, and verify, the resolved IP addresses).
+      ...(t.tls && { dnsLookup: (address: string, done: (err: null, address: string) => void) => done(null, address) }),
     });
   }
   if (t.mode === 'sentinel') return new Redis({ ...common, ...dataNodeOptions(t), ...sentinelOptions(t) });
