@@ -99,7 +99,8 @@ limiter.close();
 // 4. Deny-list and replay entries, one each, with real-length names.
 await kv.set(`revoked:jti:${randomBytes(16).toString('base64url')}`, '1', 3600);
 await kv.set(`revoked:grant:${randomBytes(16).toString('base64url')}`, '1', 3600);
-await kv.set(`introspect:jti:fgc_${randomBytes(12).toString('base64url')}:${randomBytes(16).toString('hex')}`, '1', 600);
+// The replay store every private_key_jwt endpoint shares (oidc-provider's ReplayDetection model).
+await (env.server.services.provider as any).ReplayDetection.unique(`fgc_${randomBytes(12).toString('base64url')}`, randomBytes(16).toString('hex'), Math.floor(Date.now() / 1000) + 300);
 const small = await census();
 
 // 5. Cached credentials (what introspection answers from): in-process, not in Redis. Heap per entry

@@ -1,14 +1,14 @@
 /**
  * The short-lived / hot store. Redis in deployments; an in-process map in the single-process
  * development mode. Both implement exactly this interface, and the same tests run against both.
+ *
+ * Redis may be one server, a Sentinel group or a Cluster. On a Cluster the keys of one multi-key
+ * call may live on different nodes: the store splits such calls itself (mGet, del), so callers never
+ * need to know; only a caller that needs several keys changed atomically has to put them in one slot
+ * with a hash tag (the key scheme is in redis-kv.ts).
  */
 export interface KeyValueStore {
   readonly kind: 'redis' | 'memory';
-  /**
-   * Redis topology: on Cluster, keys of one multi-key call may live on different nodes. The store
-   * splits such calls itself (mGet, del), so callers never need to know; only a caller that needs
-   * several keys changed atomically has to put them in one slot with a hash tag (see redis-kv.ts).
-   */
   get(key: string): Promise<string | null>;
   /** Several keys in one round trip. */
   mGet(keys: string[]): Promise<(string | null)[]>;

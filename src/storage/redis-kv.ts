@@ -8,16 +8,17 @@ import { createCommandClient, describeTopology, type CommandClient, type HostPor
  * The key scheme (every key and channel below carries the configured prefix, REDIS_PREFIX, so
  * deployments and test files sharing one Redis never see each other's data):
  *
- * | key                                  | holds                                   | written by          |
- * |--------------------------------------|-----------------------------------------|---------------------|
- * | oidc:<Model>:<id>                    | a short-lived oidc-provider artifact    | oauth/adapter.ts    |
- * | oidc:<Model>:uid:<uid>, …:userCode:… | index to the artifact's id              | oauth/adapter.ts    |
- * | oidc:grant:<grantId>                 | set of the grant's artifact keys        | oauth/adapter.ts    |
- * | revoked:jti:<jti>, revoked:grant:<t> | deny-list entries for JWTs              | oauth/deny-list.ts  |
- * | introspect:jti:<client>:<jti>        | single-use client assertions            | introspection       |
- * | rl:<policy>:<subject>                | one sliding-window log (sorted set)     | ratelimit           |
- * | dash:session:<sha256>                | a dashboard session                     | dashboard/sessions  |
- * | channels: credentials:revoked, apikeys:invalidate, clients:changed, ratelimit:policies |
+ * | key                                  | holds                                         | written by          |
+ * |--------------------------------------|-----------------------------------------------|---------------------|
+ * | oidc:<Model>:<id>                    | a short-lived oidc-provider artifact (tokens, | oauth/adapter.ts    |
+ * |                                      | codes, interactions, ReplayDetection jtis)    |                     |
+ * | oidc:<Model>:uid:<uid>, …:userCode:… | index to the artifact's id                    | oauth/adapter.ts    |
+ * | oidc:grant:<grantId>                 | set of the grant's artifact keys              | oauth/adapter.ts    |
+ * | revoked:jti:<jti>, revoked:grant:<t> | deny-list entries for JWTs                    | oauth/deny-list.ts  |
+ * | rl:<policy>:<subject>                | one sliding-window log (sorted set)           | ratelimit           |
+ * | rl:authblock:<ip>                    | a refused-credentials block                   | ratelimit           |
+ * | dash:session:<sha256>                | a dashboard session                           | dashboard/sessions  |
+ * | channels: invalidate, ratelimit:policies                                                             |
  *
  * Redis Cluster places a key by the CRC16 of its name, or of the part inside the first `{…}` (a
  * hash tag). No key above carries a tag: no operation needs two keys changed atomically — every
