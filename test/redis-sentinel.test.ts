@@ -6,8 +6,8 @@ import { RedisSentinelFixture } from './support/redis-topologies.js';
 import { startTestServer, useRedis, type TestEnv } from './support/server.js';
 import { SteadyLoad, summarize } from './support/load.js';
 
-// The API-key, introspection (opaque, JWT, API key), rate-limit, revocation and sign-in/consent
-// suites, unchanged, with Flowgate on Redis Sentinel (one master, one replica, one sentinel of its
+// The API-key, introspection (opaque, JWT, API key), rate-limit and revocation suites, unchanged,
+// with Flowgate on Redis Sentinel (one master, one replica, one sentinel of its
 // own); then the master is killed under a steady load and the failed requests are counted.
 let sentinel: RedisSentinelFixture;
 beforeAll(async () => {
@@ -27,9 +27,6 @@ describe('on Redis Sentinel: API-key revocation', async () => {
 });
 describe('on Redis Sentinel: rate limits', async () => {
   await import('./ratelimit-limits.test.js');
-});
-describe('on Redis Sentinel: sign-in and consent', async () => {
-  await import('./oauth-code-flow.test.js');
 });
 
 describe('Sentinel failover under steady load', () => {
