@@ -4,6 +4,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { Service } from 'kubernetes-models/v1/Service';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { ConfigError, loadConfig } from '../src/config/load.js';
 import { redisMode } from '../src/config/schema.js';
 import { projectRoot } from './support/process.js';
@@ -18,6 +25,7 @@ const OVERLAYS = { 'redis-standalone': 'standalone', 'redis-sentinel': 'sentinel
 /** Read by Node itself, not by Flowgate. */
 const RUNTIME_VARS = new Set(['NODE_OPTIONS']);
 
+type Model = new (data: any) => { validate(): void };
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; [k: string]: any };
 
 /** Every variable name load.ts reads from the environment. */
@@ -28,13 +36,21 @@ async function render(overlay: string): Promise<Obj[]> {
   return parseAllDocuments(stdout).map((d) => d.toJSON() as Obj);
 }
 
-/** The kubernetes-models class for an object (core, apps, batch, ...; the Prometheus Operator's CRDs). */
-async function modelOf(o: Obj): Promise<new (data: object) => { validate(): void }> {
-  const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
-  const mod = group === 'monitoring.coreos.com'
-    ? await import(`@kubernetes-models/prometheus-operator/${group}/${version}/${o.kind}`)
-    : await import(group ? `kubernetes-models/${group}/${version}/${o.kind}` : `kubernetes-models/${version}/${o.kind}`);
-  return mod[o.kind];
+/** The kubernetes-models class for each kind the overlays render (the ServiceMonitor: its CRD's). */
+const MODELS: Record<string, Model> = {
+  'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'apps/v1/Deployment': Deployment,
+  'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+};
+
+async function modelOf(o: Obj): Promise<Model> {
+  const model = MODELS[`${o.apiVersion}/${o.kind}`];
+  if (!model) throw new Error(`no schema for ${o.apiVersion} ${o.kind}: add its model`);
+  return model;
 }
 
 let server: TestEnv;
