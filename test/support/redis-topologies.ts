@@ -14,9 +14,17 @@ import { freePort } from './process.js';
 
 const run = promisify(execFile);
 const children = new Set<ChildProcess>();
-process.once('exit', () => {
+const killChildren = () => {
   for (const c of children) c.kill('SIGKILL');
-});
+};
+process.once('exit', killChildren);
+// A test worker ended by a signal runs no 'exit' handlers: the servers would outlive it.
+for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+  process.once(signal, () => {
+    killChildren();
+    process.exit(code);
+  });
+}
 
 /** The ACL of the Flowgate user, exactly as docs/operations.md gives it (prefix `fgtest:`). */
 export function flowgateAclRules(prefix: string): string {
@@ -252,16 +260,21 @@ export class RedisClusterFixture {
         ]),
       );
     }
-    await Promise.all(nodes.map((n) => n.start()));
-    await run('redis-cli', [
+    const fixture = new RedisClusterFixture(nodes, opts);
+    try {
+      await Promise.all(nodes.map((n) => n.start()));
+      await run('redis-cli', [
       ...cliArgs(opts),
       '--cluster', 'create',
       ...nodes.map((n) => `127.0.0.1:${n.port}`),
       '--cluster-replicas', String(opts.replicas ?? 0),
       '--cluster-yes',
-    ]);
-    const fixture = new RedisClusterFixture(nodes, opts);
-    await fixture.waitHealthy();
+      ]);
+      await fixture.waitHealthy();
+    } catch (err) {
+      await fixture.stop();
+      throw err;
+    }
     return fixture;
   }
 
