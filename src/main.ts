@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { loadConfig, ConfigError } from './config/load.js';
-import type { Config } from './config/schema.js';
+import { redisMode, type Config } from './config/schema.js';
 import { createLogger } from './http/logger.js';
 import { startServer, type RunningServer } from './server.js';
 import { buildServices, type Services } from './compose/services.js';
@@ -26,9 +26,10 @@ function readConfig(): Config {
 }
 
 function announceMode(config: Config, logger: Logger): void {
-  if (!config.databaseUrl || !config.redisUrl) {
+  const redis = redisMode(config);
+  if (!config.databaseUrl || !redis) {
     logger.info(
-      { database: config.databaseUrl ? 'postgresql' : `embedded PGlite (${config.dataDir})`, store: config.redisUrl ? 'redis' : 'in-process' },
+      { database: config.databaseUrl ? 'postgresql' : `embedded PGlite (${config.dataDir})`, store: redis ? `redis (${redis})` : 'in-process' },
       'single-process development mode: set DATABASE_URL and REDIS_URL to run on PostgreSQL and Redis',
     );
   }

@@ -91,7 +91,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
   if (await ensureKeys(config.keysDir)) logger.info({ dir: config.keysDir }, 'generated signing keys (ES256, RS256)');
   const signingKeys = readKeys(config.keysDir);
   const ds = await openDatabase(config, { entities, migrations });
-  const kv = openKeyValueStore(config);
+  const kv = openKeyValueStore(config, logger);
   const c = config.caches;
   const caches = new CacheRegistry();
   const invalidation = new Invalidation(kv, caches, logger);

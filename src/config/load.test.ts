@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './load.js';
+import { redisMode } from './schema.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'flowgate-config-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -79,5 +80,31 @@ describe('loadConfig', () => {
     expect(failure({ ...base, WORKERS: '0' })).toMatch(/WORKERS:/);
     const c = loadConfig({ ...base, WORKERS: '2', DATABASE_URL: 'postgres://localhost/x', REDIS_URL: 'redis://localhost:6379' });
     expect(c.workers).toBe(2);
+  });
+});
+
+describe('loadConfig: Redis modes', () => {
+  it('chooses standalone, Sentinel or Cluster from which variable is set', () => {
+    expect(redisMode(loadConfig(base))).toBeNull();
+    expect(redisMode(loadConfig({ ...base, REDIS_URL: 'rediss://flowgate:pw@redis.internal:6380' }))).toBe('standalone');
+    const s = loadConfig({ ...base, REDIS_SENTINELS: 's1:26379, s2:26379,[::1]:26379', REDIS_SENTINEL_NAME: 'mymaster', REDIS_SENTINEL_PASSWORD: 'spw', REDIS_TLS: 'true' });
+    expect(redisMode(s)).toBe('sentinel');
+    expect(s.redis).toMatchObject({ sentinels: ['s1:26379', 's2:26379', '[::1]:26379'], sentinelName: 'mymaster', sentinelPassword: 'spw', tls: true, sentinelTls: false });
+    const c = loadConfig({ ...base, REDIS_URL: '', REDIS_CLUSTER_NODES: 'r1:6379,r2:6379', REDIS_USERNAME: 'flowgate', REDIS_PASSWORD: 'pw', WORKERS: '4', DATABASE_URL: 'postgres://localhost/x' });
+    expect(redisMode(c)).toBe('cluster');
+    expect(c.redis).toMatchObject({ clusterNodes: ['r1:6379', 'r2:6379'], username: 'flowgate', password: 'pw' });
+  });
+
+  it('names the variable when the settings do not make one Redis, without echoing passwords', () => {
+    expect(failure({ ...base, REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'r1:6379' })).toMatch(/^ {2}REDIS_CLUSTER_NODES: set only one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES/m);
+    expect(failure({ ...base, REDIS_SENTINELS: 's1:26379' })).toMatch(/^ {2}REDIS_SENTINEL_NAME: must name the master group/m);
+    expect(failure({ ...base, REDIS_CLUSTER_NODES: 'r1' })).toMatch(/^ {2}REDIS_CLUSTER_NODES: each entry must be host:port/m);
+    expect(failure({ ...base, REDIS_URL: 'redis://a:6379', REDIS_TLS: 'true' })).toMatch(/^ {2}REDIS_TLS: a standalone Redis takes TLS from its URL: use rediss:\/\//m);
+    expect(failure({ ...base, REDIS_CLUSTER_NODES: 'r1:6379', REDIS_PREFIX: '{flowgate}:' })).toMatch(/^ {2}REDIS_PREFIX: must not contain \{ or \} on Redis Cluster/m);
+    const msg = failure({ ...base, REDIS_URL: 'redis://:inurl-secret@a:6379', REDIS_PASSWORD: 'second-secret' });
+    expect(msg).toMatch(/^ {2}REDIS_PASSWORD: REDIS_URL carries a password already/m);
+    expect(msg).not.toMatch(/inurl-secret|second-secret/);
+    expect(failure({ ...base, REDIS_PASSWORD: 'pw' })).toMatch(/^ {2}REDIS_PASSWORD: Redis credentials and TLS settings need REDIS_URL/m);
+    expect(failure({ ...base, WORKERS: '2', DATABASE_URL: 'postgres://localhost/x' })).toMatch(/WORKERS: 2 workers need REDIS_URL/);
   });
 });

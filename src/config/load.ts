@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, redisMode, type Config } from './schema.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -17,6 +17,16 @@ const ENV_NAMES: Record<string, string> = {
   dataDir: 'DATA_DIR',
   redisUrl: 'REDIS_URL',
   redisPrefix: 'REDIS_PREFIX',
+  'redis.clusterNodes': 'REDIS_CLUSTER_NODES',
+  'redis.sentinels': 'REDIS_SENTINELS',
+  'redis.sentinelName': 'REDIS_SENTINEL_NAME',
+  'redis.username': 'REDIS_USERNAME',
+  'redis.password': 'REDIS_PASSWORD',
+  'redis.tls': 'REDIS_TLS',
+  'redis.tlsCaFile': 'REDIS_TLS_CA_FILE',
+  'redis.sentinelUsername': 'REDIS_SENTINEL_USERNAME',
+  'redis.sentinelPassword': 'REDIS_SENTINEL_PASSWORD',
+  'redis.sentinelTls': 'REDIS_SENTINEL_TLS',
   logLevel: 'LOG_LEVEL',
   cookieSecrets: 'COOKIE_SECRETS',
   trustProxy: 'TRUST_PROXY',
@@ -67,6 +77,14 @@ function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
+/** A comma-separated list (`host:port,host:port`); blanks around entries ignored. */
+function list(v: string | undefined): string[] | undefined {
+  return nonEmpty(v)
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
 /**
  * Development secrets are generated once and kept under the data directory so that sessions
  * survive restarts of the single-process mode. Production must set them explicitly.
@@ -101,6 +119,18 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     redisUrl: nonEmpty(env.REDIS_URL),
     redisPrefix: env.REDIS_PREFIX ?? 'flowgate:',
+    redis: {
+      clusterNodes: list(env.REDIS_CLUSTER_NODES),
+      sentinels: list(env.REDIS_SENTINELS),
+      sentinelName: nonEmpty(env.REDIS_SENTINEL_NAME),
+      username: nonEmpty(env.REDIS_USERNAME),
+      password: nonEmpty(env.REDIS_PASSWORD),
+      tls: bool(env.REDIS_TLS) ?? false,
+      tlsCaFile: nonEmpty(env.REDIS_TLS_CA_FILE) && path.resolve(projectRoot, env.REDIS_TLS_CA_FILE!),
+      sentinelUsername: nonEmpty(env.REDIS_SENTINEL_USERNAME),
+      sentinelPassword: nonEmpty(env.REDIS_SENTINEL_PASSWORD),
+      sentinelTls: bool(env.REDIS_SENTINEL_TLS) ?? false,
+    },
     logLevel: nonEmpty(env.LOG_LEVEL) ?? defaults.logLevel,
     cookieSecrets: nonEmpty(env.COOKIE_SECRETS)?.split(',').map((s) => s.trim()) ?? (dev ? [dev.cookie] : []),
     trustProxy: bool(env.TRUST_PROXY) ?? false,
@@ -139,12 +169,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = issue.path.join('.');
-      const name = ENV_NAMES[key] ?? ENV_NAMES[String(issue.path[0])] ?? key;
+      const name = envNameOf(issue.path) ?? key;
       // A missing production secret is already explained above; skip the schema's echo of it.
       if (!problems.some((p) => p.startsWith(`  ${name}:`))) problems.push(`  ${name}: ${issue.message}`);
     }
   } else {
-    problems.push(...clusterProblems(parsed.data));
+    problems.push(...redisProblems(parsed.data), ...clusterProblems(parsed.data));
   }
   if (!parsed.success || problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   return parsed.data;
@@ -182,12 +212,46 @@ function productionProblems(env: Env, production: boolean): string[] {
   return out;
 }
 
+/** The variable behind a schema path: the longest mapped prefix (`redis.sentinels.0` is REDIS_SENTINELS). */
+function envNameOf(p: PropertyKey[]): string | undefined {
+  for (let n = p.length; n > 0; n--) {
+    const name = ENV_NAMES[p.slice(0, n).map(String).join('.')];
+    if (name) return name;
+  }
+  return undefined;
+}
+
+/** Settings that are each valid but do not make one Redis together. */
+function redisProblems(c: Config): string[] {
+  const out: string[] = [];
+  const r = c.redis;
+  const chosen = [c.redisUrl && 'REDIS_URL', r.clusterNodes && 'REDIS_CLUSTER_NODES', r.sentinels && 'REDIS_SENTINELS'].filter(Boolean);
+  if (chosen.length > 1) out.push(`  ${chosen[1]}: set only one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES (got ${chosen.join(' and ')})`);
+  if (r.sentinels && !r.sentinelName) out.push('  REDIS_SENTINEL_NAME: must name the master group when REDIS_SENTINELS is set (e.g. mymaster)');
+  if (r.sentinelName && !r.sentinels) out.push('  REDIS_SENTINEL_NAME: only means something with REDIS_SENTINELS');
+  const mode = redisMode(c);
+  const u = c.redisUrl ? URL.parse(c.redisUrl) : null;
+  if (c.redisUrl && !u) out.push('  REDIS_URL: is not a valid URL');
+  if (u) {
+    if (r.tls && u.protocol === 'redis:') out.push('  REDIS_TLS: a standalone Redis takes TLS from its URL: use rediss:// in REDIS_URL');
+    if (r.password && u.password) out.push('  REDIS_PASSWORD: REDIS_URL carries a password already; set it in one place');
+    if (r.username && u.username) out.push('  REDIS_USERNAME: REDIS_URL carries a user name already; set it in one place');
+  }
+  if (mode !== 'sentinel' && (r.sentinelUsername || r.sentinelPassword || r.sentinelTls)) {
+    out.push('  REDIS_SENTINEL_PASSWORD: sentinel credentials and TLS only mean something with REDIS_SENTINELS');
+  }
+  if (!mode && (r.username || r.password || r.tls || r.tlsCaFile)) out.push('  REDIS_PASSWORD: Redis credentials and TLS settings need REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
+  // A hash tag in the prefix would put every key in one slot: one node would hold all of them.
+  if (mode === 'cluster' && /[{}]/.test(c.redisPrefix)) out.push('  REDIS_PREFIX: must not contain { or } on Redis Cluster (a hash tag in the prefix puts every key on one node)');
+  return out;
+}
+
 /** Several processes share state only through PostgreSQL and Redis; PGlite and the in-process store are one process's. */
 function clusterProblems(c: Config): string[] {
   if (c.workers <= 1) return [];
   const out: string[] = [];
   if (!c.databaseUrl) out.push(`  WORKERS: ${c.workers} workers need DATABASE_URL (embedded PGlite is single-process); set DATABASE_URL or WORKERS=1`);
-  if (!c.redisUrl) out.push(`  WORKERS: ${c.workers} workers need REDIS_URL (the in-process store is not shared between processes); set REDIS_URL or WORKERS=1`);
+  if (!redisMode(c)) out.push(`  WORKERS: ${c.workers} workers need REDIS_URL (the in-process store is not shared between processes); set REDIS_URL (or REDIS_SENTINELS, REDIS_CLUSTER_NODES) or WORKERS=1`);
   return out;
 }
 

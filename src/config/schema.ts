@@ -48,6 +48,33 @@ const planSchema = z.object({
   rateLimits: categoryLimitsSchema.optional(),
 });
 
+/** `host:port`, or `[v6 address]:port`. */
+const hostPort = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, 'each entry must be host:port');
+
+/**
+ * How Flowgate reaches Redis beyond `REDIS_URL`: Sentinel or Cluster, credentials kept out of URLs
+ * (so they can come from a secret), and TLS for the modes that have no rediss:// URL. Exactly one of
+ * `redisUrl`, `redis.sentinels`, `redis.clusterNodes` chooses the mode (see redisMode below).
+ */
+const redisSchema = z.object({
+  /** Redis Cluster: seed nodes; the client discovers the rest (CLUSTER SLOTS). */
+  clusterNodes: z.array(hostPort).min(1).optional(),
+  /** Redis Sentinel: the sentinels to ask for the current master of `sentinelName`. */
+  sentinels: z.array(hostPort).min(1).optional(),
+  sentinelName: z.string().min(1).optional(),
+  /** ACL user and password on the data nodes (every mode; with REDIS_URL, instead of its userinfo). */
+  username: z.string().min(1).optional(),
+  password: z.string().min(1).optional(),
+  /** TLS to the data nodes in Sentinel and Cluster modes (a standalone Redis says so with rediss://). */
+  tls: z.boolean(),
+  /** PEM file of the certificate authorities to trust for Redis TLS; absent: the system's. */
+  tlsCaFile: z.string().min(1).optional(),
+  /** Credentials and TLS for the sentinels themselves, when they differ from the data nodes'. */
+  sentinelUsername: z.string().min(1).optional(),
+  sentinelPassword: z.string().min(1).optional(),
+  sentinelTls: z.boolean(),
+});
+
 /** Every setting Flowgate reads. Environment variables override `config/default.json`. */
 export const configSchema = z.object({
   env: z.enum(['development', 'production', 'test']),
@@ -59,6 +86,7 @@ export const configSchema = z.object({
   dataDir: z.string().min(1),
   redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
   redisPrefix: z.string(),
+  redis: redisSchema,
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   cookieSecrets: z.array(z.string().min(32, 'each cookie secret needs at least 32 characters')).min(1),
   trustProxy: z.boolean(),
@@ -130,6 +158,16 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type RedisConfig = z.infer<typeof redisSchema>;
+
+export type RedisMode = 'standalone' | 'sentinel' | 'cluster';
+
+/** Which Redis the configuration names; null: none (the in-process store of the single-process mode). */
+export function redisMode(c: Pick<Config, 'redisUrl' | 'redis'>): RedisMode | null {
+  if (c.redis.clusterNodes) return 'cluster';
+  if (c.redis.sentinels) return 'sentinel';
+  return c.redisUrl ? 'standalone' : null;
+}
 export type PlanConfig = z.infer<typeof planSchema>;
 export type RateLimitConfig = z.infer<typeof rateLimitSchema>;
 export type RateLimitsConfig = Config['rateLimits'];

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { MemoryLimiter } from './memory-limiter.js';
 import { SLIDING_COUNTER, SLIDING_LOG } from './scripts.js';
@@ -17,6 +17,13 @@ export interface StoreState {
   since: number;
   outages: number;
   failedChecks: number;
+  /**
+   * Why the last check failed: `unreachable` (no answer in time: an outage) or `refused` (Redis
+   * answered with an error, e.g. an ACL without EVALSHA, MOVED from a Cluster reached as a single
+   * node: a configuration problem that no waiting cures, logged as an error every minute it lasts).
+   */
+  reason?: 'unreachable' | 'refused';
+  lastError?: string;
 }
 
 export interface RedisLimiterOptions {
@@ -50,9 +57,11 @@ export class RedisLimiter implements Limiter {
   private skipUntil = 0;
   private readonly s: StoreState;
   private readonly command: string;
+  private lastRefusalLog = 0;
 
   constructor(
-    private readonly client: Redis,
+    /** A standalone or Sentinel connection, or ioredis' Cluster client: the script touches one key, so one slot. */
+    private readonly client: Redis | Cluster,
     private readonly o: RedisLimiterOptions = {},
   ) {
     const algorithm = o.algorithm ?? 'sliding_log';
@@ -139,13 +148,27 @@ export class RedisLimiter implements Limiter {
   private fail(key: string, l: RateLimit, now: number | undefined, err: unknown, count = true): Decision {
     this.s.failedChecks++;
     this.skipUntil = Date.now() + (this.o.retryAfterFailureMs ?? 1000);
+    const message = err instanceof Error ? err.message : String(err);
+    const refused = (err as { name?: string } | undefined)?.name === 'ReplyError';
+    this.s.reason = refused ? 'refused' : 'unreachable';
+    this.s.lastError = message;
+    if (refused && Date.now() - this.lastRefusalLog >= 60_000) {
+      // Not an outage: Redis is there and says no. Say so loudly, whatever the fail mode.
+      this.lastRefusalLog = Date.now();
+      this.o.logger?.error(
+        { err: message, failMode: this.s.failMode },
+        this.s.failMode === 'open'
+          ? 'rate limiter: Redis refused the check (configuration error); limits are NOT shared, serving with a per-process estimate'
+          : 'rate limiter: Redis refused the check (configuration error); refusing rate-limited requests',
+      );
+    }
     if (!this.down) {
       this.down = true;
       this.s.state = 'degraded';
       this.s.since = Date.now();
       this.s.outages++;
-      this.o.logger?.warn(
-        { err: err instanceof Error ? err.message : String(err), failMode: this.s.failMode },
+      if (!refused) this.o.logger?.warn(
+        { err: message, failMode: this.s.failMode },
         this.s.failMode === 'open'
           ? 'rate limiter: Redis unreachable, failing open with a per-process estimate'
           : 'rate limiter: Redis unreachable, failing closed (refusing rate-limited requests)',
@@ -158,6 +181,8 @@ export class RedisLimiter implements Limiter {
   private recovered(): void {
     this.down = false;
     this.s.state = 'up';
+    delete this.s.reason;
+    delete this.s.lastError;
     const downMs = Date.now() - this.s.since;
     this.s.since = Date.now();
     this.local.clear();

@@ -1,27 +1,64 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { loadConfig } from '../config/load.js';
 import type { KeyValueStore } from './kv.js';
 import { MemoryKeyValueStore } from './memory-kv.js';
+import { openKeyValueStore } from './open-kv.js';
 import { RedisKeyValueStore } from './redis-kv.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { freePort, projectRoot } from '../../test/support/process.js';
+import { flowgateAclRules, makeTls, RedisClusterFixture, RedisProcess, RedisSentinelFixture, StandaloneRedis, type TlsMaterial } from '../../test/support/redis-topologies.js';
 
-// One contract, two implementations: the in-process store of the development mode must behave like
-// Redis, or the embedded mode would hide bugs that only show in deployments.
+// One contract, every implementation: the in-process store of the development mode must behave like
+// Redis, and Redis must behave the same whether it is one server, a Sentinel group or a Cluster (with
+// TLS and a restricted ACL user, as docs/operations.md tells operators to run it). The Redis modes
+// are opened through the configuration, the way Flowgate opens them.
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ACL = { prefix: 'fgtest:', password: `pw-${randomBytes(6).toString('hex')}` };
 const stores: KeyValueStore[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let tls: TlsMaterial;
+let standalone: StandaloneRedis;
+let cluster: RedisClusterFixture;
+let sentinel: RedisSentinelFixture;
+
+beforeAll(async () => {
+  tls = makeTls();
+  [standalone, cluster, sentinel] = await Promise.all([
+    StandaloneRedis.start({ tls, acl: ACL }),
+    RedisClusterFixture.start({ tls, acl: ACL }),
+    RedisSentinelFixture.start({ tls, acl: ACL }),
+  ]);
+}, 60_000);
 afterAll(async () => {
   for (const s of stores) await s.close();
+  await Promise.all([standalone?.stop(), cluster?.stop(), sentinel?.stop()]);
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A store opened from Flowgate's configuration for this environment, with a fresh prefix. */
+function open(env: Record<string, string>): KeyValueStore {
+  const config = loadConfig({ NODE_ENV: 'test', COOKIE_SECRETS: 'c'.repeat(32), API_KEY_PEPPER: 'p'.repeat(16), REDIS_PREFIX: `fgtest:kv:${randomBytes(4).toString('hex')}:`, ...env });
+  const kv = openKeyValueStore(config);
+  stores.push(kv);
+  return kv;
+}
 
 const implementations: [string, () => KeyValueStore][] = [
   ['memory', () => new MemoryKeyValueStore()],
-  ['redis', () => new RedisKeyValueStore(REDIS_URL, `fgtest:kv:${randomBytes(4).toString('hex')}:`)],
+  ['redis standalone', () => open({ REDIS_URL })],
+  ['redis standalone, TLS and ACL user', () => open(standalone.env())],
+  ['redis cluster, TLS and ACL user', () => open(cluster.env())],
+  ['redis sentinel, TLS and ACL user', () => open(sentinel.env())],
 ];
 
 describe.each(implementations)('KeyValueStore contract: %s', (_name, make) => {
-  const kv = make();
-  stores.push(kv);
+  let kv: KeyValueStore;
+  beforeAll(() => {
+    kv = make();
+  });
   const k = (s: string) => `${s}:${randomBytes(3).toString('hex')}`;
 
   it('get/set/del and mGet', async () => {
@@ -36,6 +73,14 @@ describe.each(implementations)('KeyValueStore contract: %s', (_name, make) => {
     await kv.del(a, b);
     expect(await kv.mGet([a, b])).toEqual([null, null]);
     await kv.del();
+  });
+
+  it('mGet and del over many keys (on Cluster: spread over every master)', async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => k(`many${i}`));
+    await Promise.all(keys.map((key, i) => kv.set(key, String(i), 60)));
+    expect(await kv.mGet(keys)).toEqual(keys.map((_, i) => String(i)));
+    await kv.del(...keys.slice(0, 30));
+    expect(await kv.mGet(keys)).toEqual(keys.map((_, i) => (i < 30 ? null : String(i))));
   });
 
   it('expires keys after their TTL', async () => {
@@ -102,6 +147,125 @@ describe.each(implementations)('KeyValueStore contract: %s', (_name, make) => {
 
   it('ping answers true while up', async () => {
     expect(await kv.ping()).toBe(true);
+  });
+});
+
+describe('the ACL user operators are told to create', () => {
+  it('is exactly the one these tests run Flowgate with', () => {
+    const docs = readFileSync(path.join(projectRoot, 'docs/operations.md'), 'utf8');
+    expect(docs).toContain(`ACL SETUSER flowgate >PASSWORD ${flowgateAclRules('flowgate:')}\n`);
+  });
+});
+
+describe('Redis errors never carry command arguments', () => {
+  it('a refused command surfaces its message and command name, not the value it carried', async () => {
+    // The ACL user may not write outside its prefix: NOPERM. ioredis attaches [key, value, 'EX', 60]
+    // to the error as err.command.args, and callers log errors.
+    const kv = open({ ...standalone.env(), REDIS_PREFIX: 'outside:' });
+    const secret = `secret-${randomBytes(8).toString('hex')}`;
+    const err = await kv.set('session', secret, 60).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    const e = err as Error;
+    const seen = JSON.stringify({ ...e, message: e.message, stack: e.stack }); // what a logger serializes
+    expect(seen).not.toContain(secret);
+    expect(seen).not.toContain(ACL.password);
+    expect(seen).toMatch(/NOPERM/);
+    expect(seen).toContain('"command":"set"');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The subscription-reset hook: a killed subscriber connection (or a Redis that was not there when
+// the subscription was asked for) means messages may have been missed; the listener must hear of it
+// once Redis confirmed the subscription again, and messages published after that must arrive.
+
+async function waitUntil(what: string, cond: () => boolean, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function killSubscribers(admins: Redis[]): Promise<number> {
+  let killed = 0;
+  for (const a of admins) killed += Number(await a.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
+  return killed;
+}
+
+async function resetScenario(kv: KeyValueStore, admins: () => Redis[]) {
+  const channel = `reset:${randomBytes(3).toString('hex')}`;
+  const got: string[] = [];
+  let resets = 0;
+  await kv.subscribe(channel, (m) => got.push(m));
+  kv.onSubscriptionReset(() => resets++);
+  await kv.publish(channel, 'before');
+  await waitUntil('the first message', () => got.length === 1);
+  expect(resets).toBe(0); // the first subscription is not a reset
+
+  const conns = admins();
+  try {
+    expect(await killSubscribers(conns)).toBeGreaterThanOrEqual(1);
+    await waitUntil('the reset listener', () => resets === 1);
+    await kv.publish(channel, 'after');
+    await waitUntil('the message published after the reset', () => got.includes('after'));
+    expect(got).toEqual(['before', 'after']);
+    // Twice: it fires on every re-subscription, not once per process.
+    await killSubscribers(conns);
+    await waitUntil('the second reset', () => resets === 2);
+    await kv.publish(channel, 'again');
+    await waitUntil('the message after the second reset', () => got.includes('again'));
+  } finally {
+    for (const c of conns) c.disconnect();
+  }
+}
+
+describe('onSubscriptionReset', () => {
+  it('standalone: CLIENT KILL TYPE pubsub, then the listener fires and later messages arrive', async () => {
+    await resetScenario(open(standalone.env()), () => [standalone.admin()]);
+  });
+
+  it('cluster: the subscriber moves or reconnects, the listener fires and later messages arrive', async () => {
+    await resetScenario(open(cluster.env()), () => cluster.nodes.map((_, i) => cluster.admin(i)));
+  });
+
+  it('sentinel: the listener fires after the subscriber reconnected to the master', async () => {
+    const masterPort = await sentinel.masterPort();
+    await resetScenario(open(sentinel.env()), () => [sentinel.admin(masterPort)]);
+  });
+
+  it('fires when Redis confirms a subscription that had to be made while it was unreachable', async () => {
+    const port = await freePort();
+    const kv = new RedisKeyValueStore(`redis://127.0.0.1:${port}`, `fgtest:late:${randomBytes(3).toString('hex')}:`);
+    stores.push(kv);
+    let resets = 0;
+    const got: string[] = [];
+    kv.onSubscriptionReset(() => resets++);
+    const started = Date.now();
+    await kv.subscribe('late', (m) => got.push(m));
+    expect(Date.now() - started).toBeLessThan(3000); // startup is not held up
+    const server = new RedisProcess(port, ['--bind', '127.0.0.1', '--port', String(port)]);
+    await server.start();
+    try {
+      await waitUntil('the reset after the late first subscription', () => resets === 1);
+      await kv.publish('late', 'hello');
+      await waitUntil('the message', () => got.length === 1);
+    } finally {
+      await kv.close();
+      await server.remove();
+    }
+  });
+
+  it('the in-process store never loses a message and never calls it', async () => {
+    const kv = new MemoryKeyValueStore();
+    let resets = 0;
+    const remove = kv.onSubscriptionReset(() => resets++);
+    await kv.subscribe('c', () => {});
+    await kv.publish('c', 'm');
+    await sleep(10);
+    remove();
+    expect(resets).toBe(0);
+    await kv.close();
   });
 });
 

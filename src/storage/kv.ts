@@ -1,6 +1,11 @@
 /**
  * The short-lived / hot store. Redis in deployments; an in-process map in the single-process
  * development mode. Both implement exactly this interface, and the same tests run against both.
+ *
+ * Redis may be one server, a Sentinel group or a Cluster. On a Cluster the keys of one multi-key
+ * call may live on different nodes: the store splits such calls itself (mGet, del), so callers never
+ * need to know; only a caller that needs several keys changed atomically has to put them in one slot
+ * with a hash tag (the key scheme is in redis-kv.ts).
  */
 export interface KeyValueStore {
   readonly kind: 'redis' | 'memory';
@@ -21,10 +26,14 @@ export interface KeyValueStore {
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
   /**
-   * Told whenever the subscription is re-established after a disconnect, i.e. whenever messages may
-   * have been missed (the in-process store never loses one).
+   * Told whenever subscriptions were re-established after messages may have been missed: the
+   * subscriber reconnected (Redis restart, killed connection, Sentinel failover, Cluster node
+   * change), or Redis confirmed a subscription only after `subscribe()` had returned without it.
+   * Runs after Redis confirmed the subscriptions again, so messages published afterwards arrive.
+   * Anything cached on the strength of "a message will tell me" must be dropped here. The in-process
+   * store never loses messages and never calls it. Returns a function that removes the listener.
    */
-  onSubscriptionReset?(listener: () => void): void;
+  onSubscriptionReset(listener: () => void): () => void;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -84,6 +84,10 @@ export class MemoryKeyValueStore implements KeyValueStore {
   async subscribe(channel: string, onMessage: (message: string) => void) {
     this.bus.on(channel, onMessage);
   }
+  onSubscriptionReset(_listener: () => void) {
+    // One process, no connection to lose: no message is ever missed.
+    return () => {};
+  }
   async ping() {
     return true;
   }

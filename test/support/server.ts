@@ -44,6 +44,17 @@ export class LogCapture extends Writable {
   }
 }
 
+let redisDefaults: Record<string, string> = {};
+
+/**
+ * Every startTestServer() of this test file runs on this Redis (for example a Cluster's
+ * REDIS_CLUSTER_NODES with REDIS_URL emptied) unless its own environment says otherwise. Lets the
+ * Redis-mode suites run the ordinary test files unchanged on Sentinel and Cluster.
+ */
+export function useRedis(env: Record<string, string>): void {
+  redisDefaults = env;
+}
+
 export interface TestEnv {
   config: Config;
   server: RunningServer;
@@ -80,6 +91,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     KEYS_DIR: keysDir,
     DATA_DIR: dataDir,
     SEED_DEV_DATA: 'false',
+    ...redisDefaults,
     ...env,
   });
   const start = () => startServer(config, createLogger(config.logLevel, logs));
