@@ -38,7 +38,7 @@ export class Invalidation {
   ) {}
 
   async start(): Promise<void> {
-    this.kv.onSubscriptionReset?.(() => {
+    this.kv.onSubscriptionReset(() => {
       this.caches.clear();
       this.logger.info('invalidation channel resubscribed: in-process caches flushed');
     });
