@@ -162,6 +162,17 @@ describe('OAuth access tokens', () => {
     expect(await eventually(async () => (await call('GET', '/api/v1/workflows', bearer(at))).status === 401)).toBe(true);
   });
 
+  it('revoking the authorized app (consent) ends its JWT access tokens at the workflow service too', async () => {
+    const user = await createUser(env, { orgIds: [orgA] });
+    const r = await authorize(env, { client: app, user, scope: 'openid workflows:read', resource: env.config.apiAudience });
+    const at = r.tokens!.access_token;
+    expect(at.split('.')).toHaveLength(3);
+    expect((await call('GET', '/api/v1/workflows', bearer(at))).status).toBe(200);
+    const [grant] = await env.server.services.consents.listForUser(user.id);
+    await env.server.services.consents.revoke(CLI_ACTOR, user.id, grant.grantId);
+    expect(await eventually(async () => (await call('GET', '/api/v1/workflows', bearer(at))).status === 401)).toBe(true);
+  });
+
   it('client-credentials token (opaque): allowed by scope, refused after revocation', async () => {
     const t = await tokenRequest(env, { grant_type: 'client_credentials', scope: 'workflows:read' }, { authorization: basicAuth(app.clientId, app.clientSecret!) });
     expect((await call('GET', '/api/v1/workflows', bearer(t.body.access_token))).status).toBe(200);
