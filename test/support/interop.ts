@@ -47,7 +47,7 @@ export async function interopFixtures(env: TestEnv): Promise<InteropFixtures> {
   const publicJwk: JWK = { ...(await exportJWK(pair.publicKey)), alg: 'ES256', use: 'sig', kid: `k-${randomBytes(4).toString('hex')}` };
   const secretClient = await createClient(env, {
     orgId,
-    grantTypes: [JWT_BEARER],
+    grantTypes: [JWT_BEARER, TOKEN_EXCHANGE],
     redirectUris: [],
     authMethod: 'client_secret_basic',
     jwks: { keys: [publicJwk as Record<string, unknown>] },
