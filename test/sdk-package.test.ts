@@ -180,7 +180,7 @@ describe('the packed package', () => {
       }),
     );
     await run(TSC, ['-p', 'tsconfig.json'], dir);
-  });
+  }, 120_000);
 
   it('imports nothing from the server', async () => {
     const out = await run('grep', ['-rlE', "from '\\.\\./\\.\\./|/src/", path.join(dir, 'node_modules/@flowgate/sdk/dist')], dir).catch(() => '');
@@ -271,7 +271,14 @@ describe.each([
       body: { success: false, error: { code: 'WORKFLOW_ACCESS_DENIED', message: 'API key is not authorized for this workflow' } },
     });
     expect((await call(base, 'POST', '/workflows/wf_allowed/run', bearer(creds.restrictedKey))).status).toBe(201);
-    expect(await call(base, 'POST', '/workflows/wf_1/run', bearer(creds.otherOrgKey))).toMatchObject({ status: 403, body: { error: { code: 'ORGANIZATION_ACCESS_DENIED' } } });
+    // A resource server of one organization learns nothing of another organization's keys.
+    expect(await call(base, 'POST', '/workflows/wf_1/run', bearer(creds.otherOrgKey))).toMatchObject({ status: 401, body: { error: { code: 'INVALID_API_KEY' } } });
+    // A resource of another organization: the handler's checkOrganization refuses.
+    const foreign = await startService(file, { ORG_ID: otherOrg });
+    expect(await call(foreign, 'POST', '/workflows/wf_1/run', bearer(creds.apiKey))).toMatchObject({
+      status: 403,
+      body: { error: { code: 'ORGANIZATION_ACCESS_DENIED', message: 'API key is not authorized for this organization' } },
+    });
     const none = await call(base, 'GET', '/whoami');
     expect(none).toMatchObject({ status: 401, body: { error: { code: 'MISSING_API_KEY', details: { header: 'Authorization' } } } });
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
