@@ -16,8 +16,9 @@ import {
 } from '@flowgate/sdk/koa';
 
 /**
- * An example workflow service: the seeds' endpoints (000 and 002), protected only through Flowgate's
- * SDK, with the scope table of seed 002. Data lives in memory, per organization.
+ * An example workflow service: the workflow API's endpoints (developer triggers and status, workflows,
+ * runs, connections, inbound webhooks), protected only through @flowgate/sdk, each route with its
+ * scope. Data lives in memory, per organization.
  */
 interface Workflow {
   id: string;
@@ -84,7 +85,7 @@ export function buildWorkflowService(auth: KoaFlowgateOptions) {
     return run;
   };
 
-  // Seed 000: developer workflow triggers.
+  // Developer workflow triggers.
   router.post('/developer/api/workflows/:workflow_id/trigger/sync', requireScope('workflows:execute'), requireWorkflowAccess(workflowParam), json, (ctx) => {
     const wf = loadWorkflow(ctx);
     const body = (ctx.request.body ?? {}) as { human_msg?: unknown; file_urls?: unknown };
@@ -103,7 +104,7 @@ export function buildWorkflowService(auth: KoaFlowgateOptions) {
     ok(ctx, { workflow_instance_id: run.id, status: run.status });
   });
 
-  // Seed 002: the Workflows API.
+  // The Workflows API.
   router.get('/api/v1/workflows', requireScope('workflows:read'), (ctx) => {
     const id = who(ctx);
     ok(ctx, [...workflows.values()].filter((w) => w.orgId === id.orgId && (!id.workflowId || w.id === id.workflowId)).map(view));
@@ -182,7 +183,7 @@ export function buildWorkflowService(auth: KoaFlowgateOptions) {
     }
   });
   // Inbound webhooks carry no Flowgate credential: they are verified by their signature and limited
-  // per client IP (seed 002's webhook category, decided by Flowgate so the limit holds across replicas).
+  // per client IP (the webhook category, decided by Flowgate so the limit holds across replicas).
   const hooks = new Router();
   const replays = new MemoryReplayStore();
   hooks.post(
