@@ -11,7 +11,6 @@ import { readNodeBody, webhookVerifier, type VerifiedWebhook, type WebhookReceiv
 
 declare global {
   // Express's own Request type picks these up when @types/express is installed.
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       flowgate?: FlowgateIdentity;
