@@ -8,7 +8,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_ACTOR } from '../src/audit/service.js';
 import { JWT_BEARER } from '../src/oauth/grants/jwt-bearer.js';
-import { API_KEY_TOKEN_TYPE, TOKEN_EXCHANGE } from '../src/oauth/grants/token-exchange.js';
+import { API_KEY_TOKEN_TYPE, TOKEN_EXCHANGE } from '../src/endpoints/token-exchange.js';
 import { basicAuth, createClient, createOrg, tokenRequest, type TestClient } from './support/oauth.js';
 import { freePort, projectRoot, StartedProcess } from './support/process.js';
 import { startTestServer, type TestEnv } from './support/server.js';

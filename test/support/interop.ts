@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { CLI_ACTOR } from '../../src/audit/service.js';
 import { JWT_BEARER } from '../../src/oauth/grants/jwt-bearer.js';
-import { TOKEN_EXCHANGE } from '../../src/oauth/grants/token-exchange.js';
+import { TOKEN_EXCHANGE } from '../../src/endpoints/token-exchange.js';
 import { createClient, createUser, type TestClient, type TestUser } from './oauth.js';
 import type { TestEnv } from './server.js';
 
