@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { Webhook } from 'standardwebhooks';
-import { startTestServer, type TestEnv } from './support/server.js';
+import { createTestDatabase, startTestServer, type TestEnv } from './support/server.js';
 import { freePort, projectRoot, StartedProcess } from './support/process.js';
 import { authorize, basicAuth, createClient, createOrg, createUser, tokenRequest, type TestClient } from './support/oauth.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
@@ -302,12 +302,22 @@ describe('inbound webhooks (seed 002 webhook category)', () => {
 describe('npm run example with no Flowgate to attach to', () => {
   it('starts a Flowgate of its own (own port and data), prints an API key that works, and stops on SIGTERM through npm', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'flowgate-example-'));
+    // Its own data: a database of its own (PostgreSQL here, only to start faster than the embedded one).
+    const db = await createTestDatabase();
     const [examplePort, flowgatePort, nobody] = [await freePort(), await freePort(), await freePort()];
     const base: NodeJS.ProcessEnv = { ...process.env };
     for (const name of ['DATABASE_URL', 'REDIS_URL', 'CLIENT_ID', 'CLIENT_SECRET', 'RS_CLIENT_ID', 'RS_CLIENT_SECRET', 'PORT', 'ISSUER', 'NODE_ENV']) delete base[name];
     const child = spawn('npm', ['run', '--silent', 'example'], {
       cwd: projectRoot,
-      env: { ...base, FLOWGATE_URL: `http://127.0.0.1:${nobody}`, FLOWGATE_PORT: String(flowgatePort), EXAMPLE_PORT: String(examplePort), DATA_DIR: dir, KEYS_DIR: path.join(dir, 'keys') },
+      env: {
+        ...base,
+        FLOWGATE_URL: `http://127.0.0.1:${nobody}`,
+        FLOWGATE_PORT: String(flowgatePort),
+        EXAMPLE_PORT: String(examplePort),
+        DATABASE_URL: db.url,
+        DATA_DIR: dir,
+        KEYS_DIR: path.join(dir, 'keys'),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const p = new StartedProcess(child);
@@ -325,6 +335,7 @@ describe('npm run example with no Flowgate to attach to', () => {
       expect(stopped.code).toBe(0);
     } finally {
       await p.stop('SIGKILL');
+      await db.drop();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
