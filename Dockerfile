@@ -6,6 +6,9 @@ WORKDIR /app
 # Dependencies first, for layer caching. `npm start` runs TypeScript through tsx (a devDependency),
 # so the full lockfile is installed; NODE_ENV=production is set only afterwards for that reason.
 COPY package.json package-lock.json ./
+# The npm workspace: @flowgate/sdk, compiled by the root `prepare` script during `npm ci`.
+COPY packages/sdk/package.json packages/sdk/tsconfig.build.json packages/sdk/README.md ./packages/sdk/
+COPY packages/sdk/src ./packages/sdk/src
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.json ./

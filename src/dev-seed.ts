@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Services } from './compose/services.js';
 import { SYSTEM_ACTOR } from './audit/service.js';
+import { ALL_SCOPES } from './oauth/scopes.js';
 
 export interface DevSeed {
   orgId: string;
@@ -29,6 +30,10 @@ export async function seedDevelopmentData(s: Services): Promise<DevSeed | undefi
     redirectUris: [redirectUri, 'http://localhost:8080/callback'],
     grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
     authMethod: 'client_secret_basic',
+    // Every scope, and the introspection permission: in development the demo client gets the first
+    // admin token (client_credentials) and lets `npm run example` introspect, as the README shows.
+    scope: ALL_SCOPES.join(' '),
+    introspect: true,
   });
   return { orgId: org.id, email, password, clientId: client.client_id, clientSecret: clientSecret!, redirectUri };
 }

@@ -1,10 +1,15 @@
 import http from 'node:http';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { Webhook } from 'standardwebhooks';
-import { startTestServer, type TestEnv } from './support/server.js';
+import { createTestDatabase, startTestServer, type TestEnv } from './support/server.js';
+import { freePort, projectRoot, StartedProcess } from './support/process.js';
 import { authorize, basicAuth, createClient, createOrg, createUser, tokenRequest, type TestClient } from './support/oauth.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
 import { JWT_BEARER } from '../src/oauth/grants/jwt-bearer.js';
@@ -162,6 +167,17 @@ describe('OAuth access tokens', () => {
     expect(await eventually(async () => (await call('GET', '/api/v1/workflows', bearer(at))).status === 401)).toBe(true);
   });
 
+  it('revoking the authorized app (consent) ends its JWT access tokens at the workflow service too', async () => {
+    const user = await createUser(env, { orgIds: [orgA] });
+    const r = await authorize(env, { client: app, user, scope: 'openid workflows:read', resource: env.config.apiAudience });
+    const at = r.tokens!.access_token;
+    expect(at.split('.')).toHaveLength(3);
+    expect((await call('GET', '/api/v1/workflows', bearer(at))).status).toBe(200);
+    const [grant] = await env.server.services.consents.listForUser(user.id);
+    await env.server.services.consents.revoke(CLI_ACTOR, user.id, grant.grantId);
+    expect(await eventually(async () => (await call('GET', '/api/v1/workflows', bearer(at))).status === 401)).toBe(true);
+  });
+
   it('client-credentials token (opaque): allowed by scope, refused after revocation', async () => {
     const t = await tokenRequest(env, { grant_type: 'client_credentials', scope: 'workflows:read' }, { authorization: basicAuth(app.clientId, app.clientSecret!) });
     expect((await call('GET', '/api/v1/workflows', bearer(t.body.access_token))).status).toBe(200);
@@ -281,4 +297,46 @@ describe('inbound webhooks (seed 002 webhook category)', () => {
     const anon = await fetch(new URL('/ratelimit/check', env.url), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'category=webhook&key=x' });
     expect(anon.status).toBe(401);
   });
+});
+
+describe('npm run example with no Flowgate to attach to', () => {
+  it('starts a Flowgate of its own (own port and data), prints an API key that works, and stops on SIGTERM through npm', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'flowgate-example-'));
+    // Its own data: a database of its own (PostgreSQL here, only to start faster than the embedded one).
+    const db = await createTestDatabase();
+    const [examplePort, flowgatePort, nobody] = [await freePort(), await freePort(), await freePort()];
+    const base: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'CLIENT_ID', 'CLIENT_SECRET', 'RS_CLIENT_ID', 'RS_CLIENT_SECRET', 'PORT', 'ISSUER', 'NODE_ENV']) delete base[name];
+    const child = spawn('npm', ['run', '--silent', 'example'], {
+      cwd: projectRoot,
+      env: {
+        ...base,
+        FLOWGATE_URL: `http://127.0.0.1:${nobody}`,
+        FLOWGATE_PORT: String(flowgatePort),
+        EXAMPLE_PORT: String(examplePort),
+        DATABASE_URL: db.url,
+        DATA_DIR: dir,
+        KEYS_DIR: path.join(dir, 'keys'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const p = new StartedProcess(child);
+    try {
+      const [, apiKey] = await p.waitFor(/export API_KEY=(\S+)/, 90_000);
+      expect(p.stdout).toContain(`started here: nothing answered at http://127.0.0.1:${nobody}`);
+      expect(p.stdout).toContain(`Workflow service:  http://localhost:${examplePort}`);
+      const created = await fetch(`http://127.0.0.1:${examplePort}/api/v1/workflows`, {
+        method: 'POST',
+        headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Invoices' }),
+      });
+      expect(created.status).toBe(201);
+      const stopped = await p.stop('SIGTERM');
+      expect(stopped.code).toBe(0);
+    } finally {
+      await p.stop('SIGKILL');
+      await db.drop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

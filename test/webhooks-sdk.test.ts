@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Koa from 'koa';
 import request from 'supertest'; // the receiver under test is the SDK's app, not Flowgate (no /openapi.json)
 import { Webhook } from 'standardwebhooks';
-import { verifyFlowgateSignature, verifyWebhook, webhookReceiver, type VerifiedWebhook } from '../src/sdk/index.js';
+import { verifyFlowgateSignature, verifyWebhook, type VerifiedWebhook } from '@flowgate/sdk';
+import { webhookReceiver } from '@flowgate/sdk/koa';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
 

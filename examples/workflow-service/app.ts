@@ -2,24 +2,23 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import Koa, { type Context } from 'koa';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
+import { flowgateErrors, FlowgateError, MemoryReplayStore } from '@flowgate/sdk';
 import {
   flowgateAuth,
   requireScope,
   requireWorkflowAccess,
   checkOrganization,
-  sdkErrors,
-  SdkError,
-  sendSdkError,
+  sendError,
   ipRateLimit,
   webhookReceiver,
-  MemoryReplayStore,
-  type FlowgateAuthOptions,
+  type KoaFlowgateOptions,
   type FlowgateIdentity,
-} from '../../src/sdk/index.js';
+} from '@flowgate/sdk/koa';
 
 /**
- * An example workflow service: the seeds' endpoints (000 and 002), protected only through Flowgate's
- * SDK, with the scope table of seed 002. Data lives in memory, per organization.
+ * An example workflow service: the workflow API's endpoints (developer triggers and status, workflows,
+ * runs, connections, inbound webhooks), protected only through @flowgate/sdk, each route with its
+ * scope. Data lives in memory, per organization.
  */
 interface Workflow {
   id: string;
@@ -46,7 +45,7 @@ interface Connection {
   type: string;
 }
 
-export function buildWorkflowService(auth: FlowgateAuthOptions) {
+export function buildWorkflowService(auth: KoaFlowgateOptions) {
   const workflows = new Map<string, Workflow>();
   const runs = new Map<string, Run>();
   const connections = new Map<string, Connection>();
@@ -61,7 +60,7 @@ export function buildWorkflowService(auth: FlowgateAuthOptions) {
     ctx.status = status;
     ctx.body = { success: true, data };
   };
-  const notFound = (what: string) => new SdkError(404, 'NOT_FOUND', `${what} not found`);
+  const notFound = (what: string) => new FlowgateError(404, 'NOT_FOUND', `${what} not found`);
   const workflowParam = (ctx: Context) => (ctx.params as Record<string, string>).workflow_id ?? (ctx.params as Record<string, string>).id;
 
   /** The workflow exists in the caller's organization (a workflow of another org is refused). */
@@ -86,13 +85,13 @@ export function buildWorkflowService(auth: FlowgateAuthOptions) {
     return run;
   };
 
-  // Seed 000: developer workflow triggers.
+  // Developer workflow triggers.
   router.post('/developer/api/workflows/:workflow_id/trigger/sync', requireScope('workflows:execute'), requireWorkflowAccess(workflowParam), json, (ctx) => {
     const wf = loadWorkflow(ctx);
     const body = (ctx.request.body ?? {}) as { human_msg?: unknown; file_urls?: unknown };
-    if (body.human_msg !== undefined && typeof body.human_msg !== 'string') throw new SdkError(400, 'VALIDATION_ERROR', 'human_msg must be a string');
+    if (body.human_msg !== undefined && typeof body.human_msg !== 'string') throw new FlowgateError(400, 'VALIDATION_ERROR', 'human_msg must be a string');
     if (body.file_urls !== undefined && (!Array.isArray(body.file_urls) || body.file_urls.some((u) => typeof u !== 'string'))) {
-      throw new SdkError(400, 'VALIDATION_ERROR', 'file_urls must be an array of strings');
+      throw new FlowgateError(400, 'VALIDATION_ERROR', 'file_urls must be an array of strings');
     }
     const run = runWorkflow(ctx, wf, { human_msg: body.human_msg ?? null, file_urls: body.file_urls ?? [] });
     ok(ctx, { workflow_instance_id: run.id, status: run.status, output: run.output });
@@ -105,16 +104,16 @@ export function buildWorkflowService(auth: FlowgateAuthOptions) {
     ok(ctx, { workflow_instance_id: run.id, status: run.status });
   });
 
-  // Seed 002: the Workflows API.
+  // The Workflows API.
   router.get('/api/v1/workflows', requireScope('workflows:read'), (ctx) => {
     const id = who(ctx);
     ok(ctx, [...workflows.values()].filter((w) => w.orgId === id.orgId && (!id.workflowId || w.id === id.workflowId)).map(view));
   });
   router.post('/api/v1/workflows', requireScope('workflows:write'), json, (ctx) => {
     const id = who(ctx);
-    if (id.workflowId) throw sdkErrors.wrongWorkflow('API key');
+    if (id.workflowId) throw flowgateErrors.wrongWorkflow('API key');
     const body = (ctx.request.body ?? {}) as { name?: unknown; definition?: unknown };
-    if (typeof body.name !== 'string' || !body.name.trim()) throw new SdkError(400, 'VALIDATION_ERROR', 'name is required');
+    if (typeof body.name !== 'string' || !body.name.trim()) throw new FlowgateError(400, 'VALIDATION_ERROR', 'name is required');
     const wf: Workflow = {
       id: `wf_${randomUUID().slice(0, 8)}`,
       orgId: id.orgId!,
@@ -130,7 +129,7 @@ export function buildWorkflowService(auth: FlowgateAuthOptions) {
   router.put('/api/v1/workflows/:id', requireScope('workflows:write'), requireWorkflowAccess(workflowParam), json, (ctx) => {
     const wf = loadWorkflow(ctx);
     const body = (ctx.request.body ?? {}) as { name?: unknown; definition?: unknown };
-    if (body.name !== undefined && (typeof body.name !== 'string' || !body.name.trim())) throw new SdkError(400, 'VALIDATION_ERROR', 'name must be a non-empty string');
+    if (body.name !== undefined && (typeof body.name !== 'string' || !body.name.trim())) throw new FlowgateError(400, 'VALIDATION_ERROR', 'name must be a non-empty string');
     if (typeof body.name === 'string') wf.name = body.name.trim();
     if (body.definition !== undefined) wf.definition = body.definition;
     ok(ctx, view(wf));
@@ -155,7 +154,7 @@ export function buildWorkflowService(auth: FlowgateAuthOptions) {
   });
   router.post('/api/v1/connections', requireScope('connections:write'), json, (ctx) => {
     const body = (ctx.request.body ?? {}) as { name?: unknown; type?: unknown };
-    if (typeof body.name !== 'string' || typeof body.type !== 'string') throw new SdkError(400, 'VALIDATION_ERROR', 'name and type are required strings');
+    if (typeof body.name !== 'string' || typeof body.type !== 'string') throw new FlowgateError(400, 'VALIDATION_ERROR', 'name and type are required strings');
     const c: Connection = { id: `conn_${randomUUID().slice(0, 8)}`, orgId: who(ctx).orgId!, name: body.name, type: body.type };
     connections.set(c.id, c);
     ok(ctx, c, 201);
@@ -170,21 +169,21 @@ export function buildWorkflowService(auth: FlowgateAuthOptions) {
 
   function requireWorkflowOf(ctx: Context, workflowId: string) {
     const id = who(ctx);
-    if (id.workflowId && id.workflowId !== workflowId) throw sdkErrors.wrongWorkflow('API key');
+    if (id.workflowId && id.workflowId !== workflowId) throw flowgateErrors.wrongWorkflow('API key');
   }
 
   app.use(async (ctx, next) => {
     try {
       await next();
     } catch (err) {
-      if (err instanceof SdkError) return sendSdkError(ctx, err);
+      if (err instanceof FlowgateError) return sendError(ctx, err);
       const e = err as { status?: number; expose?: boolean; message?: string };
-      if (e.status && e.status < 500) return sendSdkError(ctx, new SdkError(e.status, 'BAD_REQUEST', e.expose && e.message ? e.message : 'Bad request'));
+      if (e.status && e.status < 500) return sendError(ctx, new FlowgateError(e.status, 'BAD_REQUEST', e.expose && e.message ? e.message : 'Bad request'));
       throw err;
     }
   });
   // Inbound webhooks carry no Flowgate credential: they are verified by their signature and limited
-  // per client IP (seed 002's webhook category, decided by Flowgate so the limit holds across replicas).
+  // per client IP (the webhook category, decided by Flowgate so the limit holds across replicas).
   const hooks = new Router();
   const replays = new MemoryReplayStore();
   hooks.post(

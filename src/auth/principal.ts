@@ -1,6 +1,6 @@
 import type { Role } from '../accounts/entities.js';
 import type { Actor } from '../audit/service.js';
-import type { CredentialRequest, CredentialSource } from '../http/credentials.js';
+import type { CredentialRequest, CredentialSource } from '@flowgate/sdk/credentials';
 
 export type PrincipalKind = 'api_key' | 'access_token' | 'session';
 

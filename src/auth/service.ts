@@ -1,4 +1,4 @@
-import { CredentialParseError, parseCredential, type PresentedCredential } from '../http/credentials.js';
+import { CredentialParseError, parseCredential, type PresentedCredential } from '@flowgate/sdk/credentials';
 import { looksLikeApiKey } from '../credentials/api-key-format.js';
 import type { CredentialResolver } from '../credentials/resolver.js';
 import type { CredentialFailure, ResolvedCredential } from '../credentials/types.js';
@@ -23,7 +23,7 @@ export interface AuthDeps {
 
 /**
  * The principal of a request to Flowgate's own API. The credential is found by
- * src/http/credentials.ts and resolved by the one credential resolver, exactly as introspection does;
+ * @flowgate/sdk's credential parser and resolved by the one credential resolver, exactly as introspection does;
  * this maps the resolution to a principal (or to the documented error) and nothing more.
  * API keys (and tokens exchanged from them) and OAuth access tokens are accepted; a key found in
  * `x-api-key` or the `api-key` query parameter is always read as an API key.

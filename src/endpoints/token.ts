@@ -47,7 +47,7 @@ export function tokenEndpoint(d: TokenEndpointDeps) {
         throw oauthErrors.unauthorizedClient('the client is not registered for this grant type');
       }
       if (grantType === JWT_BEARER) {
-        const error = rewriteJwtBearer(params);
+        const error = rewriteJwtBearer(params, authorization);
         if (error) throw new OAuthError(400, error[0], error[1]);
         raw = params.toString();
       }

@@ -14,6 +14,7 @@ import { OIDC_SCOPES, RESOURCE_SCOPES } from './scopes.js';
 import type { Renderer } from '../http/render.js';
 import type { ClientRows } from './client-rows.js';
 import { registerJwtBearerGrant } from './grants/jwt-bearer.js';
+import { defaultClientCredentialsScope } from './grants/client-credentials-scope.js';
 import { CLIENT_AUTH_SIGNING_ALGS } from './client-auth-algs.js';
 import { grantTag } from './grant-tag.js';
 import { outboundFetch } from '../outbound/fetch.js';
@@ -46,6 +47,18 @@ export function createProvider(deps: ProviderDeps): Provider {
     const row = await consents().findOneBy({ grantId });
     return row?.orgId;
   }
+
+  const resourceServerInfo = async (_ctx: unknown, resource: string) => {
+    if (resource !== config.apiAudience) throw new oidcErrors.InvalidTarget(`unknown resource ${resource}`);
+    // RFC 9068: JWT access tokens (typ at+jwt) for the workflow API.
+    return {
+      scope: RESOURCE_SCOPES.join(' '),
+      audience: config.apiAudience,
+      accessTokenTTL: config.tokens.accessTokenTtl,
+      accessTokenFormat: 'jwt' as const,
+      jwt: { sign: { alg: 'ES256' as const } },
+    };
+  };
 
   const configuration: Configuration = {
     // Every request the provider makes (a client's jwks_uri) goes through the outbound policy: checked
@@ -153,17 +166,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         enabled: true,
         defaultResource: async (_ctx, _client, oneOf) => oneOf,
         useGrantedResource: async () => true,
-        getResourceServerInfo: async (_ctx, resource) => {
-          if (resource !== config.apiAudience) throw new oidcErrors.InvalidTarget(`unknown resource ${resource}`);
-          // RFC 9068: JWT access tokens (typ at+jwt) for the workflow API.
-          return {
-            scope: RESOURCE_SCOPES.join(' '),
-            audience: config.apiAudience,
-            accessTokenTTL: config.tokens.accessTokenTtl,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
-          };
-        },
+        getResourceServerInfo: resourceServerInfo,
       },
     },
     extraTokenClaims: async (ctx, token) => {
@@ -204,7 +207,8 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   compareHashedClientSecrets(provider);
 
-  registerJwtBearerGrant(provider);
+  registerJwtBearerGrant(provider, resourceServerInfo);
+  defaultClientCredentialsScope(provider);
 
   provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server_error'));
   return provider;

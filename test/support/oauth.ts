@@ -313,6 +313,20 @@ export async function authorize(env: TestEnv, o: AuthorizeOptions): Promise<Auth
   return result;
 }
 
+/**
+ * For clients built with other libraries: follows an authorization URL the library built through
+ * the login and consent pages, as `user`, and returns the URL the browser was sent back to.
+ */
+export async function followAuthorization(
+  env: TestEnv,
+  url: URL,
+  user: TestUser,
+  opts: { browser?: Browser; orgId?: string; decision?: 'approve' | 'deny' } = {},
+): Promise<URL> {
+  const o = { user, orgId: opts.orgId, decision: opts.decision } as AuthorizeOptions;
+  return driveBrowser(env, opts.browser ?? new Browser(), url, o, []);
+}
+
 /** Follows redirects, signs in and answers consent until the browser lands on the redirect URI. */
 async function driveBrowser(env: TestEnv, browser: Browser, start: URL, o: AuthorizeOptions, pages: PageKind[]): Promise<URL> {
   let res = await browser.get(start);

@@ -1,7 +1,8 @@
 /**
- * The one place that reads a caller's credential from a request. Used by Flowgate's own routes and
- * by the resource-server SDK, so both accept exactly the same forms (seeds 000-004):
- * `Authorization: Bearer <credential>`, `x-api-key: <key>`, and the `api-key` query parameter.
+ * The one place that reads a caller's credential from a request. Flowgate's own routes import it from
+ * this package, so the server and every workflow service accept exactly the same forms:
+ * `Authorization: Bearer <credential>` (RFC 6750 §2.1), `x-api-key: <key>`, and the `api-key` query
+ * parameter.
  */
 export type CredentialSource = 'authorization' | 'x-api-key' | 'query';
 

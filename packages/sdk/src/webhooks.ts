@@ -1,13 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Context, Next } from 'koa';
-import { SdkError, sendSdkError } from './errors.js';
+import type { IncomingMessage } from 'node:http';
+import { FlowgateError, flowgateErrors } from './errors.js';
 
 /**
  * Receiving Flowgate webhooks (Standard Webhooks, https://www.standardwebhooks.com):
  * `webhook-signature: v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<raw body>")>`,
  * the key being the base64-decoded part of the `whsec_...` secret after the prefix. Several
  * space-separated signatures may be present (secret rotation); one match is enough.
- * Part of the standalone SDK: imports nothing from Flowgate.
  */
 export interface VerifiedWebhook<T = Record<string, unknown>> {
   id: string;
@@ -25,20 +24,18 @@ export interface VerifyOptions {
   now?: () => number;
 }
 
-type Headers = Record<string, string | string[] | undefined> | { get(name: string): string | null };
+export type HeaderSource = Record<string, string | string[] | undefined> | { get(name: string): string | null };
 
 const webhookErrors = {
-  missingHeaders: (names: string[]) =>
-    new SdkError(400, 'MISSING_WEBHOOK_HEADERS', `Missing webhook header${names.length > 1 ? 's' : ''}: ${names.join(', ')}`, { headers: names }),
-  badSignature: () => new SdkError(401, 'INVALID_WEBHOOK_SIGNATURE', 'The webhook signature does not match'),
-  staleTimestamp: (tolerance: number) =>
-    new SdkError(401, 'WEBHOOK_TIMESTAMP_OUT_OF_RANGE', `The webhook timestamp is more than ${tolerance} seconds from now`, { tolerance_seconds: tolerance }),
-  replayed: (id: string) => new SdkError(409, 'WEBHOOK_REPLAYED', 'This webhook was already received', { webhook_id: id }),
-  badBody: () => new SdkError(400, 'INVALID_WEBHOOK_BODY', 'The webhook body is not a JSON event'),
-  tooLarge: (max: number) => new SdkError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds the ${max}-byte limit`, { limitBytes: max }),
+  missingHeaders: flowgateErrors.missingWebhookHeaders,
+  badSignature: flowgateErrors.badWebhookSignature,
+  staleTimestamp: flowgateErrors.staleWebhook,
+  replayed: flowgateErrors.replayedWebhook,
+  badBody: flowgateErrors.badWebhookBody,
+  tooLarge: flowgateErrors.tooLarge,
 };
 
-function header(h: Headers, name: string): string | undefined {
+function header(h: HeaderSource, name: string): string | undefined {
   if (typeof (h as { get?: unknown }).get === 'function') return (h as { get(n: string): string | null }).get(name) ?? undefined;
   const v = (h as Record<string, string | string[] | undefined>)[name] ?? (h as Record<string, string | string[] | undefined>)[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
@@ -56,11 +53,11 @@ function safeEqual(a: string, b: string): boolean {
 
 /**
  * Verifies a webhook's signature and timestamp; returns the event. `secret` may be a list (accept
- * either while you rotate). Throws an SdkError in the seeds' shape: 400 MISSING_WEBHOOK_HEADERS,
+ * either while you rotate). Throws a FlowgateError: 400 MISSING_WEBHOOK_HEADERS,
  * 401 INVALID_WEBHOOK_SIGNATURE, 401 WEBHOOK_TIMESTAMP_OUT_OF_RANGE, 400 INVALID_WEBHOOK_BODY.
  * Replay refusal needs state: use `webhookReceiver` or call a `ReplayStore` yourself with the id.
  */
-export function verifyWebhook<T = Record<string, unknown>>(secret: string | string[], headers: Headers, rawBody: string | Buffer, opts: VerifyOptions = {}): VerifiedWebhook<T> {
+export function verifyWebhook<T = Record<string, unknown>>(secret: string | string[], headers: HeaderSource, rawBody: string | Buffer, opts: VerifyOptions = {}): VerifiedWebhook<T> {
   const id = header(headers, 'webhook-id');
   const ts = header(headers, 'webhook-timestamp');
   const sig = header(headers, 'webhook-signature');
@@ -89,7 +86,7 @@ export function verifyWebhook<T = Record<string, unknown>>(secret: string | stri
   return { id: id!, timestamp, type: event.type, data: event.data as T, occurredAt: String(event.timestamp ?? '') };
 }
 
-/** Seed 003's simple form: `X-Flowgate-Signature: sha256=<hex HMAC-SHA256(key, raw body)>` (no timestamp, no replay protection). */
+/** The simple form: `X-Flowgate-Signature: sha256=<hex HMAC-SHA256(key, raw body)>` (no timestamp, no replay protection). */
 export function verifyFlowgateSignature(secret: string | string[], signatureHeader: string | undefined, rawBody: string | Buffer): boolean {
   if (!signatureHeader) return false;
   const presented = signatureHeader.split(/[ ,]+/).filter((s) => s.startsWith('sha256='));
@@ -127,52 +124,31 @@ export interface WebhookReceiverOptions extends VerifyOptions {
   maxBodyBytes?: number;
 }
 
-declare module 'koa' {
-  interface DefaultState {
-    webhook?: VerifiedWebhook;
-    /** The exact bytes that were verified (for your own checks or logging). */
-    webhookRawBody?: Buffer;
-  }
-}
-
 /**
- * Koa middleware for an inbound webhook route: reads the raw body (it must run before any body
- * parser), verifies signature and timestamp, refuses a replayed `webhook-id`, and puts the event on
- * `ctx.state.webhook` (and the raw bytes on `ctx.state.webhookRawBody`). Errors answer in the seeds' JSON shape.
+ * Verifies signature and timestamp, then refuses a `webhook-id` seen before. The id is claimed only
+ * after the signature matched, so forged requests cannot burn real ids. Throws a FlowgateError.
  */
-export function webhookReceiver(opts: WebhookReceiverOptions) {
+export function webhookVerifier(opts: WebhookReceiverOptions): (headers: HeaderSource, rawBody: Buffer) => Promise<VerifiedWebhook> {
   const store = opts.replayStore ?? new MemoryReplayStore();
-  const max = opts.maxBodyBytes ?? 1024 * 1024;
   const ttl = 2 * (opts.toleranceSeconds ?? 300);
-  return async function webhookReceiverMiddleware(ctx: Context, next: Next): Promise<void> {
-    let event: VerifiedWebhook;
-    let raw: Buffer;
-    try {
-      raw = await readRaw(ctx, max);
-      event = verifyWebhook(opts.secret, ctx.headers, raw, opts);
-      // Claimed only after the signature matched, so forged requests cannot burn real ids.
-      if (!(await store.claim(event.id, ttl))) throw webhookErrors.replayed(event.id);
-    } catch (err) {
-      if (err instanceof SdkError) return sendSdkError(ctx, err);
-      throw err;
-    }
-    ctx.state.webhook = event;
-    ctx.state.webhookRawBody = raw;
-    await next();
+  return async (headers, rawBody) => {
+    const event = verifyWebhook(opts.secret, headers, rawBody, opts);
+    if (!(await store.claim(event.id, ttl))) throw webhookErrors.replayed(event.id);
+    return event;
   };
 }
 
-async function readRaw(ctx: Context, max: number): Promise<Buffer> {
-  if (Number(ctx.get('content-length') || 0) > max) throw webhookErrors.tooLarge(max);
+/** Reads a Node request body up to `max` bytes (413 PAYLOAD_TOO_LARGE past it). */
+export async function readNodeBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  if (Number(req.headers['content-length'] || 0) > max) throw webhookErrors.tooLarge(max);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const c of ctx.req as AsyncIterable<Buffer>) {
+  for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > max) {
-      ctx.set('Connection', 'close');
-      throw webhookErrors.tooLarge(max);
-    }
+    if (size > max) throw webhookErrors.tooLarge(max);
     chunks.push(c);
   }
   return Buffer.concat(chunks);
 }
+
+export { FlowgateError };
