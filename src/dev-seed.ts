@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Services } from './compose/services.js';
+import type { Services } from './services.js';
 import { SYSTEM_ACTOR } from './audit/service.js';
 import { ALL_SCOPES } from './oauth/scopes.js';
 

@@ -1,11 +1,11 @@
 import type Router from '@koa/router';
-import type { Services } from '../compose/services.js';
-import { apiKeyRoutes } from '../apikeys/routes.js';
-import { auditRoutes } from '../audit/routes.js';
-import { authRoutes } from '../auth/routes.js';
-import { rateLimitRoutes } from '../ratelimit/routes.js';
-import { leakedKeyRoutes } from '../webhooks/leaked-keys-routes.js';
-import { webhookRoutes } from '../webhooks/routes.js';
+import type { Services } from '../services.js';
+import { apiKeyRoutes } from './api-keys.js';
+import { auditRoutes } from './audit.js';
+import { authRoutes } from './whoami.js';
+import { rateLimitRoutes } from './rate-limits.js';
+import { leakedKeyRoutes } from './leaked-keys.js';
+import { webhookRoutes } from './webhooks.js';
 import { clientRoutes } from './clients.js';
 import { docsRoutes } from './docs.js';
 import { invitationRoutes } from './invitations.js';

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { Services } from '../compose/services.js';
+import type { Services } from '../services.js';
 import { authenticate } from '../auth/middleware.js';
 import { jsonBody } from '../http/body.js';
 import { guard, type Access } from '../http/guard.js';

@@ -1,13 +1,13 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { Services } from '../compose/services.js';
+import type { Services } from '../services.js';
 import { authenticate } from '../auth/middleware.js';
 import { jsonBody } from '../http/body.js';
 import { guard, type Access } from '../http/guard.js';
 import { paginate, pageQueryShape } from '../http/pagination.js';
 import { ok, okPage } from '../http/responses.js';
 import type { Team } from '../accounts/entities.js';
-import { deleteTeam } from '../accounts/teams.js';
+import { deleteTeam } from '../apikeys/team-deletion.js';
 import { apiCaller } from './caller.js';
 
 export const TeamSchema = z.object({ id: z.string(), name: z.string(), member_count: z.number().int(), created_at: z.string() }).meta({ id: 'Team' });

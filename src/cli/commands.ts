@@ -1,4 +1,4 @@
-import type { Services } from '../compose/services.js';
+import type { Services } from '../services.js';
 import { CLI_ACTOR } from '../audit/service.js';
 import { rotateKeys, readKeys, ensureKeys, publicView } from '../oauth/signing-keys.js';
 import type { Role } from '../accounts/entities.js';

@@ -4,11 +4,11 @@ import { parse } from '../http/guard.js';
 import { errors } from '../http/errors.js';
 import { clientRegistrationInput, clientUpdateInput, clientView, rotateSecretInput } from '../oauth/clients-service.js';
 import { ROLES, type Role } from '../accounts/entities.js';
-import { deleteTeam } from '../accounts/teams.js';
+import { deleteTeam } from '../apikeys/team-deletion.js';
 import { memberView } from '../api/members.js';
 import { invitationInput, invitationView } from '../api/invitations.js';
 import { organizationUpdate, organizationView } from '../api/organization.js';
-import type { Services } from '../compose/services.js';
+import type { Services } from '../services.js';
 import type { Command } from './commands.js';
 import { print, required, UsageError } from './output.js';
 

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { Services } from '../services.js';
 import { openDatabase } from '../storage/datasource.js';
 import type { KeyValueStore } from '../storage/kv.js';
 import { openKeyValueStore } from '../storage/open-kv.js';
@@ -32,9 +33,9 @@ import { AuthService } from '../auth/service.js';
 import { WebhooksService } from '../webhooks/service.js';
 import { SecretBox } from '../webhooks/secret-box.js';
 import { Dispatcher } from '../webhooks/dispatcher.js';
-import { LeakedKeysService } from '../webhooks/leaked-keys.js';
-import { ConsentsService } from '../dashboard/consents.js';
-import { SessionStore } from '../dashboard/sessions.js';
+import { LeakedKeysService } from '../apikeys/leaked-keys.js';
+import { ConsentsService } from '../oauth/consents.js';
+import { SessionStore } from '../auth/sessions.js';
 import { sessionResolver } from '../dashboard/routes.js';
 import { RateLimitService } from '../ratelimit/service.js';
 import { RateLimitOverrides } from '../ratelimit/overrides.js';
@@ -42,45 +43,7 @@ import { limitManagementApi } from '../ratelimit/http.js';
 import { authFailureGuard } from '../ratelimit/auth-failures.js';
 import type { Role } from '../accounts/entities.js';
 
-/** Everything the HTTP app and the CLI share: one service layer, built once per process. */
-export interface Services {
-  config: Config;
-  logger: Logger;
-  ds: DataSource;
-  kv: KeyValueStore;
-  /** Every in-process cache, and the one channel that invalidates them on every instance. */
-  caches: CacheRegistry;
-  invalidation: Invalidation;
-  audit: AuditLog;
-  accounts: AccountsService;
-  clients: ClientsService;
-  provider: Provider;
-  clientRows: ClientRows;
-  render: Renderer;
-  apiKeys: ApiKeysService;
-  lastUsed: LastUsedTracker;
-  /** The one reader of credentials (introspection, Flowgate's API, token exchange). */
-  credentials: CredentialResolver;
-  /** What the endpoints served in front of the provider share. */
-  clientDirectory: ClientDirectory;
-  clientKeys: ClientKeys;
-  clientAuth: ClientAuthDeps;
-  ownJwts: OwnJwtVerifier;
-  signingKeys: StoredKey[];
-  exchange: ExchangeDeps;
-  /** Principal resolution for Flowgate's own API. */
-  auth: AuthService;
-  webhooks: WebhooksService;
-  /** Delivers events to webhook endpoints; started by the server, not by the CLI. */
-  dispatcher: Dispatcher;
-  leakedKeys: LeakedKeysService;
-  rateLimits: RateLimitService;
-  rateLimitOverrides: RateLimitOverrides;
-  invitations: InvitationsService;
-  consents: ConsentsService;
-  dashboardSessions: SessionStore;
-  close(): Promise<void>;
-}
+export type { Services };
 
 /**
  * The one composition root: every service is built here with what it needs, and every hook is

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import type { Services } from '../compose/services.js';
+import type { Services } from '../services.js';
 import { AppError } from '../http/errors.js';
 import { checkCsrf, csrfToken } from '../http/csrf.js';
 import type { Principal } from '../auth/principal.js';
@@ -10,8 +10,8 @@ import { scopesForRole } from '../apikeys/presets.js';
 import type { Membership } from '../accounts/entities.js';
 import type { MembershipView } from '../accounts/service.js';
 import type { InvitationsService } from '../accounts/invitations.js';
-import type { ConsentsService } from './consents.js';
-import type { SessionStore, DashboardSession } from './sessions.js';
+import type { ConsentsService } from '../oauth/consents.js';
+import type { SessionStore, DashboardSession } from '../auth/sessions.js';
 import { exact, relative } from './present.js';
 
 export const SESSION_COOKIE = 'flowgate_dash';

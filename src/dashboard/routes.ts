@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { Services } from '../compose/services.js';
+import type { Services } from '../services.js';
 import { AppError } from '../http/errors.js';
 import { formBody } from '../http/body.js';
 import { createPages, type Dash, type DashboardDeps, type OrgCtx } from './context.js';

@@ -1,8 +1,8 @@
-import type { Services } from '../compose/services.js';
+import type { Services } from '../services.js';
 import { checkCsrf } from '../http/csrf.js';
 import type { Principal } from '../auth/principal.js';
 import { scopesForRole } from '../apikeys/presets.js';
-import type { SessionStore } from './sessions.js';
+import type { SessionStore } from '../auth/sessions.js';
 import { SESSION_COOKIE } from './context.js';
 
 /**

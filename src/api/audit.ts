@@ -1,15 +1,15 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { AuditLog } from './service.js';
-import { InvalidCursorError } from './service.js';
-import type { AuditEvent } from './entity.js';
+import type { AuditLog } from '../audit/service.js';
+import { InvalidCursorError } from '../audit/service.js';
+import type { AuditEvent } from '../audit/entity.js';
 import type { AuthService } from '../auth/service.js';
 import { authenticate, principalOf } from '../auth/middleware.js';
 import { errors } from '../http/errors.js';
 import { guard } from '../http/guard.js';
 import { pageQueryShape } from '../http/pagination.js';
 import { okPage } from '../http/responses.js';
-import { eventTypeFor, sanitizeDetails } from './events.js';
+import { eventTypeFor, sanitizeDetails } from '../audit/events.js';
 
 const query = z.object({
   ...pageQueryShape,

@@ -9,7 +9,7 @@ import { AppError, errors } from '../http/errors.js';
 import { guard, type Access } from '../http/guard.js';
 import { decodeCursor, encodeCursor, paginate, pageQueryShape } from '../http/pagination.js';
 import { DeletedSchema, ok, okPage } from '../http/responses.js';
-import { WebhookInputError, WebhookNotFoundError, type WebhooksService } from './service.js';
+import { WebhookInputError, WebhookNotFoundError, type WebhooksService } from '../webhooks/service.js';
 
 const createBody = z
   .strictObject({

@@ -1,6 +1,6 @@
 import { AppError } from '../http/errors.js';
-import type { ApiKeysService, Caller } from '../apikeys/service.js';
-import type { AccountsService } from './service.js';
+import type { ApiKeysService, Caller } from './service.js';
+import type { AccountsService } from '../accounts/service.js';
 
 /**
  * Deleting a team, for the API and the CLI alike. A key restricted to the team must not outlive it

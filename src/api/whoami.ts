@@ -1,9 +1,9 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { AuthService } from './service.js';
-import { authenticate, principalOf } from './middleware.js';
-import { authorize } from './authorize.js';
-import { principalView } from './principal.js';
+import type { AuthService } from '../auth/service.js';
+import { authenticate, principalOf } from '../auth/middleware.js';
+import { authorize } from '../auth/authorize.js';
+import { principalView } from '../auth/principal.js';
 import { guard } from '../http/guard.js';
 import { ok } from '../http/responses.js';
 

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { createApiKeyInput, rollApiKeyInput, updateApiKeyInput, type ApiKeysService, type Caller } from './service.js';
+import { createApiKeyInput, rollApiKeyInput, updateApiKeyInput, type ApiKeysService, type Caller } from '../apikeys/service.js';
 import type { AuthService } from '../auth/service.js';
 import { authenticate, principalOf } from '../auth/middleware.js';
 import { actorOf } from '../auth/principal.js';

@@ -5,7 +5,7 @@ import { guard, parse } from '../http/guard.js';
 import { ok } from '../http/responses.js';
 import { readRawBody } from '../http/raw-body.js';
 import { AppError } from '../http/errors.js';
-import { LeakReportAuthError, type LeakedKeysService } from './leaked-keys.js';
+import { LeakReportAuthError, type LeakedKeysService } from '../apikeys/leaked-keys.js';
 
 const reportBody = z
   .array(

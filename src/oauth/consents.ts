@@ -1,9 +1,9 @@
 import { IsNull, type DataSource } from 'typeorm';
 import type { Actor, AuditLog } from '../audit/service.js';
 import { errors } from '../http/errors.js';
-import { OAuthConsentEntity } from '../oauth/entities.js';
-import type { Provider } from '../oauth/provider.js';
-import { grantTag } from '../oauth/grant-tag.js';
+import { OAuthConsentEntity } from './entities.js';
+import type { Provider } from './provider.js';
+import { grantTag } from './grant-tag.js';
 import { tags, type Invalidation } from '../storage/invalidation.js';
 
 export interface AuthorizedAppView {

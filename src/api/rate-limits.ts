@@ -7,7 +7,7 @@ import { jsonBody } from '../http/body.js';
 import { guard } from '../http/guard.js';
 import { ok } from '../http/responses.js';
 import type { ApiKeysService } from '../apikeys/service.js';
-import type { RateLimitOverrides } from './overrides.js';
+import type { RateLimitOverrides } from '../ratelimit/overrides.js';
 
 const limitsInput = z
   .strictObject({
