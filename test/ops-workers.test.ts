@@ -36,8 +36,10 @@ function get(url: string): Promise<{ status: number; body: string }> {
 describe('WORKERS=2 on PostgreSQL and Redis', () => {
   it('serves from two workers on one port, seeds once, restarts a crashed worker, exits 0 on SIGTERM', async () => {
     const port = await freePort();
+    const metricsPort = await freePort();
     const url = `http://127.0.0.1:${port}`;
     running = npmStart({
+      METRICS_PORT: String(metricsPort),
       WORKERS: '2',
       NODE_ENV: 'development',
       PORT: String(port),
@@ -68,6 +70,13 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect([...servedBy()].sort()).toEqual([1, 2]);
+
+    // One scrape answers for both workers (the primary aggregates): the discovery requests above
+    // were served by two processes and are counted once each, in one series.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const discovery = metrics.split('\n').find((l) => l.startsWith('flowgate_http_request_duration_seconds_count{') && l.includes('route="/.well-known/openid-configuration"') && l.includes('status="200"'));
+    expect(discovery?.split(' ').pop()).toBe('6');
+    expect(metrics.match(/^flowgate_build_info\{/gm)).toHaveLength(1);
 
     // A worker that dies is replaced, and the port keeps answering.
     const started = () => running!.logs().filter((l) => l.msg === 'worker started');

@@ -9,6 +9,9 @@ const RES = 'flowgate:metrics-response';
 export const CONTENT_TYPE = register.contentType;
 
 let aggregator: AggregatorRegistry<typeof register.contentType> | undefined;
+// prom-client answers the primary's collection requests in a worker only once an AggregatorRegistry
+// exists there (its constructor installs the listener).
+if (cluster.isWorker) new AggregatorRegistry();
 
 /**
  * The exposition text for this deployment unit: with WORKERS the primary asks every worker

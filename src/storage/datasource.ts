@@ -60,7 +60,6 @@ export async function createDataSource(config: Config, parts: DataSourceParts, p
     migrationsTableName: 'flowgate_migrations',
     synchronize: false,
     logging: false,
-    subscribers: [QueryMetrics],
   };
   if (config.databaseUrl) {
     return new DataSource({ ...common, url: config.databaseUrl, extra: pool } as DataSourceOptions);
@@ -121,6 +120,8 @@ export async function openDatabase(config: Config, parts: DataSourceParts): Prom
   const ds = await createDataSource(config, parts);
   try {
     await ds.initialize();
+    // TypeORM only takes decorated subscriber classes from its options; an instance can be added.
+    ds.subscribers.push(new QueryMetrics());
     if (!config.databaseUrl) await migrate(ds, true);
   } catch (err) {
     if (ds.isInitialized) await ds.destroy().catch(() => {});
