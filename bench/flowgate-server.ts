@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { loadConfig } from '../src/config/load.js';
+import { pino } from 'pino';
 import { createLogger } from '../src/http/logger.js';
 import { startServer } from '../src/server.js';
 import { CLI_ACTOR } from '../src/audit/service.js';
@@ -33,7 +34,8 @@ const config = loadConfig({
   // so the limit is raised out of the way while the check itself (one Redis round trip) still runs.
   RATE_LIMITS: JSON.stringify({ token: { limit: 1_000_000_000, window: '1m' } }),
 });
-const server = await startServer(config, createLogger(config.logLevel));
+// BENCH_LOG_SYNC=1: pino's synchronous stdout (one write per line), to measure what buffering saves.
+const server = await startServer(config, createLogger(config.logLevel, process.env.BENCH_LOG_SYNC === '1' ? pino.destination({ dest: 1, sync: true }) : undefined));
 const s = server.services;
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const url = server.url;

@@ -34,9 +34,10 @@ async function startChild(script: string): Promise<any> {
   const rl = readline.createInterface({ input: child.stdout! });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-    // oidc-provider prints its notices on stdout too: the data line is the one JSON object.
+    // oidc-provider prints its notices on stdout, and Flowgate its log lines: the data line is the
+    // JSON object that names the server's url and nothing else.
     rl.on('line', (line) => {
-      if (line.startsWith('{')) resolve(JSON.parse(line));
+      if (line.startsWith('{') && line.includes('"url"') && !line.includes('"level"')) resolve(JSON.parse(line));
     });
   });
 }

@@ -126,8 +126,36 @@ function devSecrets(dataDir: string): { cookie: string; pepper: string } {
   return secrets;
 }
 
+/** Secrets that may come from a file (`<NAME>_FILE`, as Docker and Kubernetes secrets are mounted). */
+export const FILE_VARIABLES = ['COOKIE_SECRETS', 'API_KEY_PEPPER', 'DATABASE_URL', 'DATABASE_REPLICA_URL', 'REDIS_URL', 'METRICS_TOKEN', 'SECRET_SCANNER_PUBLIC_KEYS'] as const;
+
+/**
+ * `NAME_FILE=/run/secrets/x` reads NAME from that file (one trailing newline dropped). Setting both
+ * is refused: which one wins would be a guess.
+ */
+function withFileSecrets(env: Env): Env {
+  const out: Env = { ...env };
+  const problems: string[] = [];
+  for (const name of FILE_VARIABLES) {
+    const file = nonEmpty(env[`${name}_FILE`]);
+    if (!file) continue;
+    if (nonEmpty(env[name])) {
+      problems.push(`  ${name}_FILE: ${name} is set too; set only one of them`);
+      continue;
+    }
+    try {
+      out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      problems.push(`  ${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+  return out;
+}
+
 /** The one place that reads `process.env` (or the env given) and `config/default.json`. */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(given: Env = process.env): Config {
+  const env = withFileSecrets(given);
   const defaults = JSON.parse(readFileSync(path.join(projectRoot, 'config/default.json'), 'utf8'));
   const nodeEnv = nonEmpty(env.NODE_ENV) ?? 'development';
   const port = nonEmpty(env.PORT) ?? defaults.port;
