@@ -26,10 +26,15 @@ ctx="$work/node-ctx"
 rm -rf "$ctx" && mkdir -p "$ctx"
 cp "$node_bin" "$ctx/node"
 cp -r "$npm_dir" "$ctx/npm"
+# The machine's CA bundle, so npm in the build stage trusts what this machine trusts (a registry
+# mirror or a TLS-inspecting proxy). Build stage only: the runtime image does not get it.
+cp /etc/ssl/certs/ca-certificates.crt "$ctx/ca-certificates.crt"
 cat >"$ctx/Containerfile" <<'CF'
 FROM localhost/flowgate-base/debian:bookworm-slim
 COPY node /usr/local/bin/node
 COPY npm /usr/local/lib/node_modules/npm
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && node --version && npm --version
 CF
 podman build --format docker --pull=never --isolation=chroot -t localhost/flowgate-base/node:24-bookworm-slim "$ctx" >/dev/null

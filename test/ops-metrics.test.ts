@@ -3,7 +3,10 @@ import { startTestServer, TEST_METRICS_TOKEN, type TestEnv } from './support/ser
 import { basicAuth, createClient, createOrg, tokenRequest } from './support/oauth.js';
 import { freePort } from './support/process.js';
 import { createKey, introspect } from './ratelimit-support.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadConfig } from '../src/config/load.js';
+import { projectRoot } from './support/process.js';
 
 let env: TestEnv;
 let ownPort: TestEnv;
@@ -87,5 +90,14 @@ describe('/metrics', () => {
     expect(value(text, 'flowgate_build_info', { version: '0.1.0' })).toBe(1);
     expect(value(text, 'flowgate_signing_key_age_seconds', { alg: 'ES256' })).toBeGreaterThanOrEqual(0);
     expect(value(text, 'flowgate_draining')).toBe(0);
+  });
+
+  it('the Grafana dashboard under deploy/ queries only series Flowgate exports', async () => {
+    const dashboard = readFileSync(path.join(projectRoot, 'deploy/grafana/flowgate-dashboard.json'), 'utf8');
+    const used = new Set([...dashboard.matchAll(/\b((?:flowgate|nodejs|process)_[a-z0-9_]+?)(?:_bucket|_count|_sum)?\{/g)].map((m) => m[1]));
+    expect(used.size).toBeGreaterThan(10);
+    const text = await env.metrics();
+    const exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    expect([...used].filter((name) => !exported.has(name))).toEqual([]);
   });
 });
