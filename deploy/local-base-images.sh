@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Builds the two base images the Dockerfile names, locally, for machines that reach Debian's package
-# mirror but no container registry:
+# Builds the base image of the Dockerfile's build stage locally, for machines that reach Debian's
+# package mirror but no container registry:
 #   localhost/flowgate-base/debian:bookworm-slim   a debootstrap minbase root, docs and caches removed
 #   localhost/flowgate-base/node:24-bookworm-slim  the same plus the Node 24 binary and npm
 # Then: podman build --format docker --pull=never --isolation=chroot \
-#         --build-arg NODE_IMAGE=localhost/flowgate-base/node:24-bookworm-slim \
-#         --build-arg RUNTIME_IMAGE=localhost/flowgate-base/debian:bookworm-slim -t flowgate .
+#         --build-arg NODE_IMAGE=localhost/flowgate-base/node:24-bookworm-slim -t flowgate .
 # Needs root, debootstrap and podman (Debian packages). Node comes from this checkout's node_modules
 # (the `node` devDependency pins Node 24), npm from the machine.
 set -euo pipefail

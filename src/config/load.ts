@@ -63,7 +63,6 @@ const ENV_NAMES: Record<string, string> = {
   'caches.ttlMs': 'CACHE_TTL_MS',
   seedDevData: 'SEED_DEV_DATA',
   workers: 'WORKERS',
-  'database.replicaUrl': 'DATABASE_REPLICA_URL',
   'database.poolSize': 'DATABASE_POOL_SIZE',
   'database.connectTimeoutMs': 'DATABASE_CONNECT_TIMEOUT_MS',
   'database.statementTimeoutMs': 'DATABASE_STATEMENT_TIMEOUT_MS',
@@ -127,7 +126,7 @@ function devSecrets(dataDir: string): { cookie: string; pepper: string } {
 }
 
 /** Secrets that may come from a file (`<NAME>_FILE`, as Docker and Kubernetes secrets are mounted). */
-export const FILE_VARIABLES = ['COOKIE_SECRETS', 'API_KEY_PEPPER', 'DATABASE_URL', 'DATABASE_REPLICA_URL', 'REDIS_URL', 'METRICS_TOKEN', 'SECRET_SCANNER_PUBLIC_KEYS'] as const;
+export const FILE_VARIABLES = ['COOKIE_SECRETS', 'API_KEY_PEPPER', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN', 'SECRET_SCANNER_PUBLIC_KEYS'] as const;
 
 /**
  * `NAME_FILE=/run/secrets/x` reads NAME from that file (one trailing newline dropped). Setting both
@@ -218,7 +217,6 @@ export function loadConfig(given: Env = process.env): Config {
     seedDevData: bool(env.SEED_DEV_DATA) ?? !production,
     workers: nonEmpty(env.WORKERS) ?? 1,
     database: {
-      replicaUrl: nonEmpty(env.DATABASE_REPLICA_URL),
       poolSize: nonEmpty(env.DATABASE_POOL_SIZE) ?? defaults.database.poolSize,
       connectTimeoutMs: nonEmpty(env.DATABASE_CONNECT_TIMEOUT_MS) ?? defaults.database.connectTimeoutMs,
       statementTimeoutMs: nonEmpty(env.DATABASE_STATEMENT_TIMEOUT_MS) ?? defaults.database.statementTimeoutMs,

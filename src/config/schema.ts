@@ -157,7 +157,6 @@ export const configSchema = z.object({
   workers: z.coerce.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64'),
   /** PostgreSQL client settings, per process (docs/operations.md sizes them against max_connections). */
   database: z.object({
-    replicaUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     poolSize: z.coerce.number().int().min(1, 'must be at least 1').max(500, 'must be at most 500'),
     connectTimeoutMs: positiveInt,
     /** Server-side statement_timeout, and the client-side bound on waiting for any answer (plus a margin). */
