@@ -77,8 +77,9 @@ describe('/metrics', () => {
     expect(value(text, 'flowgate_token_errors_total', { grant_type: 'client_credentials', error: 'invalid_client' })).toBeGreaterThanOrEqual(1);
     expect(value(text, 'flowgate_introspections_total', { credential_type: 'api_key', outcome: 'active' })).toBeGreaterThanOrEqual(2);
     expect(value(text, 'flowgate_introspections_total', { outcome: 'inactive' })).toBeGreaterThanOrEqual(1);
-    expect(value(text, 'flowgate_cache_lookups_total', { cache: 'introspection_answers', result: 'hit' })).toBeGreaterThanOrEqual(1);
-    expect(value(text, 'flowgate_cache_lookups_total', { cache: 'introspection_answers', result: 'miss' })).toBeGreaterThanOrEqual(1);
+    expect(value(text, 'flowgate_cache_lookups_total', { cache: 'credentials', result: 'hit' })).toBeGreaterThanOrEqual(1);
+    expect(value(text, 'flowgate_cache_lookups_total', { cache: 'credentials', result: 'miss' })).toBeGreaterThanOrEqual(1);
+    expect(value(text, 'flowgate_cache_entries', { cache: 'credentials' })).toBeGreaterThanOrEqual(1);
     expect(value(text, 'flowgate_ratelimit_checks_total', { policy: 'read', result: 'allowed' })).toBeGreaterThanOrEqual(2);
     expect(value(text, 'flowgate_ratelimit_store_up', { store: 'redis' })).toBe(1);
     expect(value(text, 'flowgate_db_query_duration_seconds_count', { outcome: 'ok' })).toBeGreaterThan(0);
