@@ -78,6 +78,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const sweeper = setInterval(() => void sweepExpiredArtifacts(services.ds).catch((err) => logger.warn({ err }, 'sweeping expired OAuth artifacts failed')), 10 * 60_000);
   sweeper.unref();
   const unobservePool = observeDatabasePool(services.ds);
+  const unobserveCaches = observeCaches(() => services.caches.stats());
   let closing: Promise<void> | undefined;
   const beginDrain = () => {
     drain!.begin();
@@ -95,6 +96,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         clearInterval(sweeper);
         await drain!.finish(config.shutdown.timeoutMs);
         unobservePool();
+        unobserveCaches();
         await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
         metricsServer?.closeAllConnections();
         await services.close();
@@ -124,7 +126,6 @@ function instrumentServices(s: Services, config: Config): void {
   events.on('grant.success', (ctx: { oidc?: { params?: { grant_type?: unknown } } }) => recordTokenIssued(ctx.oidc?.params?.grant_type));
   events.on('grant.error', (ctx: { oidc?: { params?: { grant_type?: unknown } } }, err: { error?: unknown }) => recordTokenError(ctx.oidc?.params?.grant_type, err?.error));
   observeRateLimitStore(() => s.rateLimits.state() as { store: string; state: string; outages?: number });
-  observeCaches(() => s.caches.stats());
   buildInfo.set({ version, node_version: process.version, commit: process.env.FLOWGATE_COMMIT ?? 'unknown' }, 1);
   const keysDir = config.keysDir;
   const age = () => {

@@ -4,6 +4,12 @@ import type { Socket } from 'node:net';
 
 /** A connection with no request in flight for this long is closed when the drain ends. */
 const IDLE_CLOSE_AFTER_MS = 1000;
+/**
+ * The listener closes once no new connection has arrived for this long: closing it resets the
+ * connections still waiting in the kernel's accept queue, which their clients believe established.
+ * After the delay a balancer has stopped sending, so this is normally met at once.
+ */
+const QUIET_BEFORE_CLOSE_MS = 500;
 
 interface Conn {
   active: number;
@@ -21,7 +27,8 @@ interface Conn {
  *     headers are not sent yet) carries `Connection: close` (RFC 9112 §9.6), so each client ends its
  *     connection after its current answer and opens the next one elsewhere;
  *  2. the caller keeps serving for the configured delay, so balancers see the unready state;
- *  3. finish(): stop listening (the net.Server close, without the HTTP server's idle sweep), let the
+ *  3. finish(): once no new connection has come for a moment, stop listening (the net.Server close,
+ *     without the HTTP server's idle sweep), let the
  *     in-flight requests end, and close connections only once they have been idle for a while (a
  *     client that has not sent anything for a second is not in the middle of sending); connections
  *     still open at the deadline are closed.
@@ -30,9 +37,11 @@ export class Drain {
   draining = false;
   private readonly conns = new Map<Socket, Conn>();
   private readonly open = new Set<http.ServerResponse>();
+  private lastConnectionAt = 0;
 
   constructor(private readonly server: http.Server) {
     server.on('connection', (socket: Socket) => {
+      this.lastConnectionAt = Date.now();
       this.conns.set(socket, { active: 0, lastActive: Date.now() });
       socket.once('close', () => this.conns.delete(socket));
     });
@@ -63,8 +72,9 @@ export class Drain {
   /** Stops accepting connections and resolves when every connection is closed (or at the deadline). */
   async finish(timeoutMs: number): Promise<void> {
     this.begin();
-    if (this.server.listening) net.Server.prototype.close.call(this.server);
     const deadline = Date.now() + timeoutMs;
+    while (Date.now() - this.lastConnectionAt < QUIET_BEFORE_CLOSE_MS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (this.server.listening) net.Server.prototype.close.call(this.server);
     while (this.conns.size > 0 && Date.now() < deadline) {
       const now = Date.now();
       for (const [socket, c] of this.conns) {

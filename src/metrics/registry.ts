@@ -105,16 +105,29 @@ export function recordIntrospectionReply(status: number, body: Record<string, un
 
 /** The in-process caches' own counters (storage/cache.ts), read at scrape time. */
 type CacheStats = { name: string; size: number; hits: number; misses: number };
-let cacheReader: (() => CacheStats[]) | undefined;
-export function observeCaches(read: () => CacheStats[]): void {
-  cacheReader = read;
+// One reader per server in this process (tests run several): their figures add up.
+const cacheReaders = new Set<() => CacheStats[]>();
+export function observeCaches(read: () => CacheStats[]): () => void {
+  cacheReaders.add(read);
+  return () => cacheReaders.delete(read);
+}
+function cacheStats(): CacheStats[] | undefined {
+  if (cacheReaders.size === 0) return undefined;
+  const by = new Map<string, CacheStats>();
+  for (const read of cacheReaders) {
+    for (const c of read()) {
+      const t = by.get(c.name) ?? { name: c.name, size: 0, hits: 0, misses: 0 };
+      by.set(c.name, { name: c.name, size: t.size + c.size, hits: t.hits + c.hits, misses: t.misses + c.misses });
+    }
+  }
+  return [...by.values()];
 }
 new Counter({
   name: 'flowgate_cache_lookups_total',
   help: 'In-process cache look-ups by cache and result (hit, miss)',
   labelNames: ['cache', 'result'] as const,
   collect() {
-    const stats = cacheReader?.();
+    const stats = cacheStats();
     if (!stats) return;
     this.reset();
     for (const c of stats) {
@@ -128,7 +141,7 @@ new Gauge({
   help: 'Entries held by each in-process cache',
   labelNames: ['cache'] as const,
   collect() {
-    const stats = cacheReader?.();
+    const stats = cacheStats();
     if (!stats) return;
     this.reset();
     for (const c of stats) this.set({ cache: c.name }, c.size);
