@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 async function instance(port: number): Promise<FlowgateProcess> {
-  const p = await spawnFlowgate(sharedEnv(env, { PORT: String(port), SHUTDOWN_DELAY_MS: '3000' }));
+  const p = await spawnFlowgate(sharedEnv(env, { PORT: String(port), SHUTDOWN_DELAY_MS: '4000' }));
   running.add(p);
   await p.ready();
   return p;
@@ -68,7 +68,7 @@ describe('rolling restart behind HAProxy', () => {
         '  timeout client 30s',
         '  timeout server 30s',
         // A probe under load may take longer than the check interval; without this, `inter` bounds it.
-        '  timeout check 2s',
+        '  timeout check 5s',
         '  option http-keep-alive',
         // Connection-level retries only (a refused connect goes to the other server); no retry-on.
         '  retries 2',
@@ -84,7 +84,7 @@ describe('rolling restart behind HAProxy', () => {
         '  balance roundrobin',
         '  option httpchk GET /readyz',
         '  http-check expect status 200',
-        '  default-server inter 300ms fall 2 rise 2',
+        '  default-server inter 400ms fall 2 rise 2',
         `  server a 127.0.0.1:${portA} check`,
         `  server b 127.0.0.1:${portB} check`,
         '',

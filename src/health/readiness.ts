@@ -1,8 +1,12 @@
 import type { DataSource } from 'typeorm';
 import type { KeyValueStore } from '../storage/kv.js';
 
-/** A check slower than this counts as down: a balancer's probe must get an answer, not a hang. */
-export const CHECK_TIMEOUT_MS = 1000;
+/**
+ * A check slower than this counts as down: a balancer's probe must get an answer, not a hang. Two
+ * seconds rather than one: on a starved event loop an expired timer runs before the I/O callback that
+ * already holds the store's answer, so a tight bound reports a busy instance as unavailable.
+ */
+export const CHECK_TIMEOUT_MS = 2000;
 
 export type ReadyStatus = 'ready' | 'degraded' | 'unavailable' | 'draining';
 
@@ -62,6 +66,10 @@ export class ReadinessProbe {
   }
 
   async check(draining: boolean): Promise<Readiness> {
+    // Draining answers at once: the balancer needs that verdict, not the stores' state.
+    if (draining) {
+      return { httpStatus: 503, body: { status: 'draining', checks: {}, serves: { api_keys: false, oauth: false }, details: {} } };
+    }
     const [db, kv] = await Promise.all([this.checkDb(), this.checkKv()]);
     const kvName = this.kv.kind === 'redis' ? 'redis' : 'memory_store';
     const status: ReadyStatus = draining ? 'draining' : !db ? 'unavailable' : !kv ? 'degraded' : 'ready';

@@ -146,13 +146,19 @@ export function keepAliveLoad(o: LoadOptions) {
   let poller: NodeJS.Timeout | undefined;
   if (o.readyUrl) {
     const url = o.readyUrl;
+    // Like a balancer's health check (HAProxy's `fall 2`): two failed probes in a row take the target out.
+    let failures = 0;
+    const verdict = (ok: boolean) => {
+      failures = ok ? 0 : failures + 1;
+      if (failures >= 2) stopped = true;
+    };
     poller = setInterval(() => {
       http
         .get(url, { agent: false }, (res) => {
           res.resume();
-          if (res.statusCode !== 200) stopped = true;
+          verdict(res.statusCode === 200);
         })
-        .on('error', () => (stopped = true));
+        .on('error', () => verdict(false));
     }, 100);
   }
 
