@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { hashApiKey } from '../src/apikeys/hash.js';
+import { hashApiKey } from '../src/credentials/api-key-hash.js';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { basicAuth, createClient, createOrg, tokenRequest } from './support/oauth.js';
 import { createKey, freePort, introspect, OwnRedis } from './ratelimit-support.js';
