@@ -23,7 +23,7 @@ const stale = () => {
   // No sources (an image that ships dist/ only): nothing to compare with.
   if (!existsSync(path.join(root, 'src'))) return false;
   const built = statSync(stamp).mtimeMs;
-  return ['src', 'migrations'].some((d) => existsSync(path.join(root, d)) && newest(path.join(root, d)) > built) || statSync(path.join(root, 'tsconfig.json')).mtimeMs > built;
+  return ['src', 'migrations'].some((d) => existsSync(path.join(root, d)) && newest(path.join(root, d)) > built) || ['tsconfig.json', 'package.json'].some((f) => statSync(path.join(root, f)).mtimeMs > built);
 };
 
 if (stale()) {
