@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, TEST_REDIS_URL } from './support/server.js';
-import { spawnFlowgate, type FlowgateProcess } from './support/load.js';
+import { spawnFlowgate, type FlowgateProcess } from './support/drain-load.js';
 
 // Three instances started at the same moment on an empty database and an empty keys directory (a
 // shared volume): migrations run once under the advisory lock, exactly one signing key set is

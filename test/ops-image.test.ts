@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { startTestServer, type TestEnv } from './support/server.js';
 import { basicAuth, createClient, tokenRequest } from './support/oauth.js';
 import { projectRoot, StartedProcess, freePort } from './support/process.js';
 import { spawn } from 'node:child_process';
-import { sharedEnv } from './support/load.js';
+import { sharedEnv } from './support/drain-load.js';
 
 // The image's contract without a container runtime: the Dockerfile's stages ship compiled JavaScript
 // and production dependencies only and run `node` as an unprivileged user, and a directory holding
@@ -39,7 +39,15 @@ describe('the image', () => {
     expect(runtime).toMatch(/^FROM scratch AS runtime/);
     // Only the prepared root, the compiled code, production modules and configuration reach it.
     const copies = [...runtime.matchAll(/^COPY (.*)$/gm)].map((m) => m[1]);
-    expect(copies).toEqual(['--from=build /runtime/ /', '--from=build /src/node_modules ./node_modules', '--from=build /src/dist ./dist', 'package.json ./', 'config ./config']);
+    expect(copies).toEqual([
+      '--from=build /runtime/ /',
+      '--from=build /src/node_modules ./node_modules',
+      '--from=build /src/packages/sdk/package.json ./packages/sdk/package.json',
+      '--from=build /src/packages/sdk/dist ./packages/sdk/dist',
+      '--from=build /src/dist ./dist',
+      'package.json ./',
+      'config ./config',
+    ]);
     expect(runtime).not.toMatch(/COPY[^\n]*\bsrc\b(?!\/)/);
     expect(runtime).not.toMatch(/\bnpm\b(?!.*#)|tsx/);
     expect(runtime).toMatch(/^USER 10001:10001$/m);
@@ -65,6 +73,11 @@ describe('the image', () => {
     // Without the embedded database engine: with DATABASE_URL set it must not even be imported.
     const embedded = /node_modules\/(@electric-sql\/pglite|typeorm-pglite)$/;
     for (const p of prod) if (!embedded.test(p)) cpSync(p, path.join(dir, path.relative(projectRoot, p)), { recursive: true, dereference: true });
+    // The workspace package the server imports, compiled, linked as npm links it.
+    for (const f of ['package.json', 'dist']) cpSync(path.join(projectRoot, 'packages/sdk', f), path.join(dir, 'packages/sdk', f), { recursive: true });
+    rmSync(path.join(dir, 'node_modules/@flowgate/sdk'), { recursive: true, force: true });
+    mkdirSync(path.join(dir, 'node_modules/@flowgate'), { recursive: true });
+    symlinkSync('../../packages/sdk', path.join(dir, 'node_modules/@flowgate/sdk'));
     for (const dev of ['tsx', 'typescript', 'vitest', 'node', 'autocannon']) expect(existsSync(path.join(dir, 'node_modules', dev))).toBe(false);
     expect(existsSync(path.join(dir, 'node_modules/prom-client'))).toBe(true);
 

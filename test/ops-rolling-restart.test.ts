@@ -7,7 +7,7 @@ import { startTestServer, type TestEnv } from './support/server.js';
 import { createClient, createOrg, type TestClient } from './support/oauth.js';
 import { freePort } from './support/process.js';
 import { createKey } from './ratelimit-support.js';
-import { introspectionRequest, keepAliveLoad, sharedEnv, sleep, spawnFlowgate, type FlowgateProcess } from './support/load.js';
+import { introspectionRequest, keepAliveLoad, sharedEnv, sleep, spawnFlowgate, type FlowgateProcess } from './support/drain-load.js';
 
 // A rolling restart of two instances behind HAProxy (Debian's package), health-checked through
 // /readyz, with no layer-7 retries configured: the keep-alive clients must not see a single failure.

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { basicAuth, createClient, createOrg, tokenRequest } from './support/oauth.js';
 import { createKey, introspect } from './ratelimit-support.js';
-import { sharedEnv, spawnFlowgate, type FlowgateProcess } from './support/load.js';
+import { sharedEnv, spawnFlowgate, type FlowgateProcess } from './support/drain-load.js';
 
 // OpenTelemetry: off unless an OTLP endpoint is set; then the token endpoint, introspection, and the
 // PostgreSQL and Redis calls under them arrive at the collector (here a local OTLP/HTTP JSON receiver).
