@@ -6,12 +6,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { loadConfig } from '../src/config/load.js';
+import type { Config } from '../src/config/schema.js';
+import { pino } from 'pino';
 import { createLogger } from '../src/http/logger.js';
-import { startServer } from '../src/server.js';
-import { CLI_ACTOR } from '../src/audit/service.js';
-import { JWT_BEARER } from '../src/oauth/grants/jwt-bearer.js';
-import { createTestDatabase } from '../test/support/server.js';
-import { freePort } from '../test/support/process.js';
+import { startTracing } from '../src/tracing/index.js';
+
+// BENCH_OTLP_ENDPOINT: the same server with OpenTelemetry on (spans exported to that URL). Tracing
+// hooks module loading, so everything that loads pg or ioredis is imported after it starts.
+const tracing = process.env.BENCH_OTLP_ENDPOINT
+  ? await startTracing({ tracing: { otlpEndpoint: process.env.BENCH_OTLP_ENDPOINT, serviceName: 'flowgate-bench', sampleRatio: 1 } } as Config)
+  : undefined;
+const { startServer } = await import('../src/server.js');
+const { CLI_ACTOR } = await import('../src/audit/service.js');
+const { JWT_BEARER } = await import('../src/oauth/grants/jwt-bearer.js');
+const { createTestDatabase } = await import('../test/support/server.js');
+const { freePort } = await import('../test/support/process.js');
 
 const port = await freePort();
 const db = await createTestDatabase();
@@ -29,11 +38,14 @@ const config = loadConfig({
   API_KEY_PEPPER: randomBytes(32).toString('base64url'),
   KEYS_DIR: keysDir,
   SEED_DEV_DATA: 'false',
+  // Production serves /metrics on its own port; any free one here (several servers run at once).
+  METRICS_PORT: '0',
   // The token endpoint is limited per client (300/min by default); the benchmark measures issuance,
   // so the limit is raised out of the way while the check itself (one Redis round trip) still runs.
   RATE_LIMITS: JSON.stringify({ token: { limit: 1_000_000_000, window: '1m' } }),
 });
-const server = await startServer(config, createLogger(config.logLevel));
+// BENCH_LOG_SYNC=1: pino's synchronous stdout (one write per line), to measure what buffering saves.
+const server = await startServer(config, createLogger(config.logLevel, process.env.BENCH_LOG_SYNC === '1' ? pino.destination({ dest: 1, sync: true }) : undefined));
 const s = server.services;
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const url = server.url;
@@ -92,6 +104,7 @@ process.stdout.write(
 
 const stop = async () => {
   await server.close();
+  await tracing?.shutdown().catch(() => {});
   await db.drop();
   process.exit(0);
 };

@@ -4,6 +4,8 @@
 // Each server runs in its own process; autocannon drives load from this process.
 // Machines here differ up to 4x between sessions: compare the ratios, not the absolute figures.
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,15 +30,16 @@ interface Row {
 }
 
 const children: ChildProcess[] = [];
-async function startChild(script: string): Promise<any> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, script)], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startChild(script: string, env: Record<string, string> = {}): Promise<any> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, script)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   children.push(child);
   const rl = readline.createInterface({ input: child.stdout! });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-    // oidc-provider prints its notices on stdout too: the data line is the one JSON object.
+    // oidc-provider prints its notices on stdout, and Flowgate its log lines: the data line is the
+    // JSON object that names the server's url and nothing else.
     rl.on('line', (line) => {
-      if (line.startsWith('{')) resolve(JSON.parse(line));
+      if (line.startsWith('{') && line.includes('"url"') && !line.includes('"level"')) resolve(JSON.parse(line));
     });
   });
 }
@@ -59,7 +62,16 @@ const formHeaders = (authorization?: string) => ({ 'content-type': 'application/
 
 async function main() {
   process.stderr.write(`bench: ${DURATION}s per scenario, ${CONNECTIONS} connections, one server process each\n`);
-  const [koa, peer, fg] = await Promise.all([startChild('baseline-koa.ts'), startChild('baseline-oidc.ts'), startChild('flowgate-server.ts')]);
+  // A collector that accepts and drops OTLP exports, for the same server with tracing on.
+  const sink = http.createServer((req, res) => req.resume().on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}')));
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+  const otlp = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/v1/traces`;
+  const [koa, peer, fg, traced] = await Promise.all([
+    startChild('baseline-koa.ts'),
+    startChild('baseline-oidc.ts'),
+    startChild('flowgate-server.ts'),
+    startChild('flowgate-server.ts', { BENCH_OTLP_ENDPOINT: otlp }),
+  ]);
   const rows: Row[] = [];
   const introspect = (url: string, auth: string, token: string, extra: Record<string, string> = {}) => ({
     url: `${url}/token/introspection`,
@@ -78,6 +90,9 @@ async function main() {
   // Issue 5: the same API-key introspection with the rate-limit check (one Redis round trip).
   rows.push(await load('flowgate: introspect API key + rate limit', introspect(fg.url, fg.rsAuth, fg.apiKey, { ratelimit_category: 'read' })));
   rows.push(await load('flowgate: client_credentials (Redis)', { url: `${fg.url}/token`, method: 'POST', headers: formHeaders(fg.appAuth), body: form({ grant_type: 'client_credentials', scope: 'workflows:read' }) }));
+  // OpenTelemetry on (every request sampled, spans exported in batches to a local collector).
+  rows.push(await load('flowgate: introspect API key, tracing on', introspect(traced.url, traced.rsAuth, traced.apiKey)));
+  rows.push(await load('flowgate: client_credentials, tracing on', { url: `${traced.url}/token`, method: 'POST', headers: formHeaders(traced.appAuth), body: form({ grant_type: 'client_credentials', scope: 'workflows:read' }) }));
 
   // JWT-bearer assertions are single-use: sign enough of them up front, outside the measurement.
   const key = await importJWK(fg.svcPrivateJwk as JWK, 'ES256');
@@ -118,10 +133,12 @@ async function main() {
       vs_peer: +(r.rps / peerRow.rps).toFixed(2),
       peer: peerRow.name,
       ...(r.name.endsWith('+ rate limit') && plainKey.rps > 0 && { vs_without_rate_limit: +(r.rps / plainKey.rps).toFixed(2) }),
+      ...(r.name.endsWith('tracing on') && { vs_tracing_off: +(r.rps / (rows.find((x) => x.name === r.name.replace(', tracing on', r.name.includes('introspect') ? '' : ' (Redis)'))?.rps ?? NaN)).toFixed(2) }),
     };
   });
   process.stdout.write('\n| scenario | req/s | p50 ms | p99 ms | × ceiling | × peer |\n|---|---:|---:|---:|---:|---:|\n');
   for (const r of table) process.stdout.write(`| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.vs_ceiling} | ${r.vs_peer} |\n`);
+  for (const r of table) if ('vs_tracing_off' in r) process.stdout.write(`tracing cost: ${r.name} runs at ${(r as any).vs_tracing_off}x the rate with tracing off\n`);
   const rl = table.find((r) => 'vs_without_rate_limit' in r);
   if (rl) process.stdout.write(`\nrate-limit check cost: API-key introspection with it runs at ${(rl as any).vs_without_rate_limit}x the rate without it\n`);
   const out = {
@@ -142,6 +159,7 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
+    // The collector stays up while the traced server flushes its last spans on SIGTERM.
     for (const c of children) c.kill('SIGTERM');
     setTimeout(() => process.exit(), 3000).unref();
   });

@@ -5,7 +5,7 @@
  * stopped, a CLI write persists and the server sees it when it starts.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,10 +44,12 @@ describe('one owner of the embedded database', () => {
   it('refuses every other opener with exit 2 while `npm start` runs; writes made with the server stopped persist and are seen', async () => {
     const port = await freePort();
     const server = await start(port);
-    await server.waitFor(/Flowgate is ready/);
+    // stdout is a pipe here: the first start's credentials are in a 0600 file the log names.
+    await server.waitFor(/"msg":"first start: [^"]*"/, 180_000);
+    const credentials = readFileSync(String(server.logs().find((l) => String(l.msg).startsWith('first start:'))!.file), 'utf8');
     const url = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 50 && (await fetch(`${url}/healthz`).then((r) => r.status, () => 0)) !== 200; i++) await new Promise((r) => setTimeout(r, 200));
-    const devOrg = (server.stdout.match(/organization\s+Development \(([0-9a-f-]{36})\)/) ?? [])[1];
+    const devOrg = (credentials.match(/organization\s+Development \(([0-9a-f-]{36})\)/) ?? [])[1];
     expect(devOrg).toBeDefined();
 
     // Every kind of CLI write is refused, naming the holder and the way out; so are a second server
@@ -87,7 +89,7 @@ describe('one owner of the embedded database', () => {
     // The first server is unharmed, and the documented way to the first admin credential works on it:
     // sign in to the dashboard with the first-start password, create a Full access key.
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
-    const password = (server.stdout.match(/password\s+(\S+)/) ?? [])[1]!;
+    const password = (credentials.match(/password\s+(\S+)/) ?? [])[1]!;
     const b = new Browser();
     const login = parseForms(await (await b.get(`${url}/dashboard`)).text())[0];
     expect((await b.postForm(new URL(login.action, url), { csrf: login.fields.csrf, email: 'admin@flowgate.local', password })).status).toBe(302);

@@ -36,8 +36,10 @@ function get(url: string): Promise<{ status: number; body: string }> {
 describe('WORKERS=2 on PostgreSQL and Redis', () => {
   it('serves from two workers on one port, seeds once, restarts a crashed worker, exits 0 on SIGTERM', async () => {
     const port = await freePort();
+    const metricsPort = await freePort();
     const url = `http://127.0.0.1:${port}`;
     running = npmStart({
+      METRICS_PORT: String(metricsPort),
       WORKERS: '2',
       NODE_ENV: 'development',
       PORT: String(port),
@@ -53,8 +55,8 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     const logs = running.logs();
     expect(logs.find((l) => l.msg === 'Flowgate listening')).toMatchObject({ workers: 2 });
     expect(logs.some((l) => String(l.msg).startsWith('single-process'))).toBe(false);
-    // The first-start banner is printed once, by the primary, not once per worker.
-    expect(running.stdout.match(/client_secret/g)).toHaveLength(1);
+    // The first-start credentials are handed out once, by the primary, not once per worker.
+    expect(running.stdout.match(/"msg":"first start:/g)).toHaveLength(1);
 
     for (let i = 0; i < 6; i++) expect((await get(`${url}/.well-known/openid-configuration`)).status).toBe(200);
     expect(JSON.parse((await get(`${url}/readyz`)).body)).toMatchObject({ status: 'ready', checks: { database: 'up', redis: 'up' } });
@@ -62,8 +64,19 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     // Both workers answer: each request log line carries the worker id, and the primary hands new
     // connections to workers in turn.
     const servedBy = () => new Set(running!.logs().filter((l) => l.msg === 'request').map((l) => l.worker));
-    for (let i = 0; i < 20 && servedBy().size < 2; i++) await get(`${url}/readyz`);
+    // Log lines are buffered (flushed every second): keep asking for a while.
+    for (let i = 0; i < 60 && servedBy().size < 2; i++) {
+      await get(`${url}/readyz`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     expect([...servedBy()].sort()).toEqual([1, 2]);
+
+    // One scrape answers for both workers (the primary aggregates): the discovery requests above
+    // were served by two processes and are counted once each, in one series.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const discovery = metrics.split('\n').find((l) => l.startsWith('flowgate_http_request_duration_seconds_count{') && l.includes('route="/.well-known/openid-configuration"') && l.includes('status="200"'));
+    expect(discovery?.split(' ').pop()).toBe('6');
+    expect(metrics.match(/^flowgate_build_info\{/gm)).toHaveLength(1);
 
     // A worker that dies is replaced, and the port keeps answering.
     const started = () => running!.logs().filter((l) => l.msg === 'worker started');
@@ -72,8 +85,8 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     await running.waitFor(/"worker":3,"pid":\d+,"msg":"replacement worker listening"/);
     expect(running.logs().some((l) => l.msg === 'worker exited unexpectedly; starting a replacement' && l.worker === 1)).toBe(true);
     for (let i = 0; i < 4; i++) expect((await get(`${url}/.well-known/openid-configuration`)).status).toBe(200);
-    // The replacement does not seed or print credentials again.
-    expect(running.stdout.match(/client_secret/g)).toHaveLength(1);
+    // The replacement does not seed or hand out credentials again.
+    expect(running.stdout.match(/"msg":"first start:/g)).toHaveLength(1);
 
     expect(await running.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     const stopped = running.logs().filter((l) => l.msg === 'shutting down: finishing in-flight requests');

@@ -188,7 +188,7 @@ describe("Flowgate's own endpoints", () => {
   it('exposes the limiter in /readyz details and /metrics', async () => {
     const ready = (await (await fetch(new URL('/readyz', env.url))).json()) as any;
     expect(ready.details.rate_limiter).toMatchObject({ store: 'redis', state: 'up', failMode: 'open' });
-    const text = await (await fetch(new URL('/metrics', env.url))).text();
+    const text = await env.metrics();
     expect(text).toMatch(/flowgate_ratelimit_store_up\{store="redis"\} 1/);
     expect(text).toMatch(/flowgate_ratelimit_checks_total\{policy="write",result="limited"\} \d+/);
   });

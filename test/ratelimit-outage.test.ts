@@ -61,7 +61,7 @@ describe('Redis stopped mid-test', () => {
 
     const ready = (await (await fetch(new URL('/readyz', open.url))).json()) as any;
     expect(ready.details.rate_limiter).toMatchObject({ store: 'redis', state: 'degraded', failMode: 'open', outages: 1 });
-    const metrics = await (await fetch(new URL('/metrics', open.url))).text();
+    const metrics = await open.metrics();
     expect(metrics).toMatch(/flowgate_ratelimit_store_up\{store="redis"\} 0/);
     expect(metrics).toMatch(/flowgate_ratelimit_degraded_checks_total\{mode="local"\} [1-9]/);
     const warnings = open.logs.lines.filter((l) => l.includes('rate limiter: Redis unreachable'));

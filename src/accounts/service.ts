@@ -18,6 +18,7 @@ import {
 } from './entities.js';
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.js';
 import { looksLikeEmail, normalizeEmail } from './email.js';
+import { recordSignIn } from '../metrics/registry.js';
 import { decodeCursor, DEFAULT_PAGE, encodeCursor, MAX_PAGE, type Page } from '../http/pagination.js';
 
 /**
@@ -216,6 +217,7 @@ export class AccountsService {
   async authenticate(email: string, password: string): Promise<User | null> {
     const user = await this.findUserByEmail(email);
     const ok = await verifyPassword(password, user?.passwordHash ?? null);
+    recordSignIn(ok && !!user);
     return ok && user ? user : null;
   }
 

@@ -114,8 +114,9 @@ const rateLimitCheckResponse = z
 const health = z.object({ status: z.literal('ok') }).meta({ id: 'Health' });
 const readiness = z
   .object({
-    status: z.enum(['ready', 'unavailable']),
+    status: z.enum(['ready', 'degraded', 'unavailable', 'draining']).describe('docs/operations.md, "Readiness and liveness": what each state means and what a balancer should do'),
     checks: z.record(z.string(), z.enum(['up', 'down'])),
+    serves: z.object({ api_keys: z.boolean(), oauth: z.boolean() }).describe('What this instance can answer right now'),
     details: z.record(z.string(), z.unknown()),
   })
   .meta({ id: 'Readiness' });
@@ -173,9 +174,9 @@ export const ENDPOINT_OPERATIONS: Operation[] = [
   }),
   op('get', '/readyz', {
     operationId: 'ready',
-    summary: 'Readiness: the database and Redis (or the in-process store) answer',
+    summary: 'Readiness: ready or degraded (Redis down, API keys still served) answer 200; unavailable (database down) and draining (shutting down) 503',
     tags: ['Operations'],
     access: 'public',
-    responses: { 200: { description: 'Ready', schema: readiness }, 503: { description: 'A dependency is down', schema: readiness } },
+    responses: { 200: { description: 'Ready, or degraded', schema: readiness }, 503: { description: 'The database is down, or the instance is draining', schema: readiness } },
   }),
 ];

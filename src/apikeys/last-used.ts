@@ -2,14 +2,18 @@ import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 
 /**
- * Keeps `last_used_at` within a minute of the truth without a write per request (issue 3).
+ * Keeps `last_used_at` within one interval (API_KEY_LAST_USED_FLUSH_MS, a minute by default) of the
+ * truth without a write per request.
  *
  * Each use is a Map.set in this process: no I/O at all on the hot path (the rate limiter is
  * allowed one Redis round trip per request, and this should not take it). Every `intervalMs`
- * the pending times go to PostgreSQL in one statement, whichever instance flushes last can only
- * move a key's time forward (GREATEST). A crash loses at most one interval of timestamps, which is
- * within the promise. Listings merge the pending times of this instance, so a key used here shows
- * at once; other instances' uses show after their next flush.
+ * the pending times go to PostgreSQL in one statement, and on shutdown (close()) what is pending is
+ * written before the pools close. The statement only moves a key's time forward by at least one
+ * interval: a busy key's row is rewritten at most once per interval across every instance and
+ * worker (each write needs a time one interval past the stored one), so flushes do not leave a dead
+ * tuple per used key per instance per interval. A crash (SIGKILL, OOM) loses at most one interval of
+ * uses, which is within the promise. Listings merge the pending times of this instance, so a key
+ * used here shows at once; other instances' uses show after their next flush.
  */
 export class LastUsedTracker {
   private pending = new Map<string, number>();
@@ -19,7 +23,7 @@ export class LastUsedTracker {
   constructor(
     private readonly ds: DataSource,
     private readonly logger: Logger,
-    readonly intervalMs = 10_000,
+    readonly intervalMs = 60_000,
   ) {
     this.timer = setInterval(() => void this.flush(), intervalMs);
     this.timer.unref();
@@ -46,10 +50,11 @@ export class LastUsedTracker {
         const ids = [...batch.keys()];
         const times = ids.map((id) => new Date(batch.get(id)!).toISOString());
         await this.ds.query(
-          `UPDATE api_keys k SET last_used_at = GREATEST(k.last_used_at, v.t)
+          `UPDATE api_keys k SET last_used_at = v.t
              FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, t)
-            WHERE k.id = v.id`,
-          [ids, times],
+            WHERE k.id = v.id
+              AND (k.last_used_at IS NULL OR k.last_used_at <= v.t - make_interval(secs => $3::double precision / 1000))`,
+          [ids, times, this.intervalMs],
         );
       } catch (err) {
         // Put the batch back (newer uses win) and try again next interval.

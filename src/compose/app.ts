@@ -79,29 +79,7 @@ export function buildApp(s: Services): FlowgateApp {
   app.use(securityHeaders);
 
   const router = new Router();
-  router.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok' };
-  });
-  router.get('/readyz', async (ctx) => {
-    const [db, kv] = await Promise.all([
-      s.ds.query('SELECT 1').then(() => true, () => false),
-      s.kv.ping(),
-    ]);
-    const ready = db && kv;
-    ctx.status = ready ? 200 : 503;
-    ctx.body = {
-      status: ready ? 'ready' : 'unavailable',
-      checks: { database: db ? 'up' : 'down', [s.kv.kind === 'redis' ? 'redis' : 'memory_store']: kv ? 'up' : 'down' },
-      // A degraded rate limiter (Redis lost, per-process estimate) is reported, not a reason to be unready.
-      details: { rate_limiter: s.rateLimits.state() },
-    };
-  });
-  // Prometheus text format; expose it on the internal network only (it names no caller, only counts).
-  router.get('/metrics', (ctx) => {
-    ctx.type = 'text/plain; version=0.0.4; charset=utf-8';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = s.rateLimits.metrics.render();
-  });
+  // /healthz, /readyz and /metrics are answered by the server before the app (src/server.ts).
   router.get('/static/dashboard.js', (ctx) => {
     ctx.type = 'text/javascript';
     ctx.set('Cache-Control', 'public, max-age=3600');

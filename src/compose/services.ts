@@ -83,7 +83,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
   const clientDirectory = new ClientDirectory(clientRows);
   const clientKeys = new ClientKeys(outboundFetch(config.outbound));
   const ownJwts = new OwnJwtVerifier(config.keysDir, config.issuer, config.apiAudience);
-  const lastUsed = new LastUsedTracker(ds, logger);
+  const lastUsed = new LastUsedTracker(ds, logger, config.lastUsedFlushMs);
   const memberships = caches.create<{ role: Role; teamId: string | null } | null>('memberships', { max: 50_000, ttlMs: c.ttlMs, negativeTtlMs: c.negativeTtlMs });
   const credentials = new CredentialResolver({
     issuer: config.issuer,

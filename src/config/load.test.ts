@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -108,3 +108,27 @@ describe('loadConfig: Redis modes', () => {
     expect(failure({ ...base, WORKERS: '2', DATABASE_URL: 'postgres://localhost/x' })).toMatch(/WORKERS: 2 workers need REDIS_URL/);
   });
 });
+
+describe('operations settings', () => {
+  it('reads secrets from *_FILE variables, refuses both forms at once, names an unreadable file', () => {
+    const file = path.join(dataDir, 'pepper');
+    writeFileSync(file, 'q'.repeat(24) + '\n');
+    const { API_KEY_PEPPER: _p, ...rest } = base;
+    expect(loadConfig({ ...rest, API_KEY_PEPPER_FILE: file }).apiKeys.pepper).toBe('q'.repeat(24));
+    expect(failure({ ...base, API_KEY_PEPPER_FILE: file })).toMatch(/^ {2}API_KEY_PEPPER_FILE: API_KEY_PEPPER is set too/m);
+    expect(failure({ ...rest, API_KEY_PEPPER_FILE: path.join(dataDir, 'missing') })).toMatch(/^ {2}API_KEY_PEPPER_FILE: cannot read .*ENOENT/m);
+  });
+
+  it('pool, timeouts, shutdown and tracing: defaults and names', () => {
+    const c = loadConfig(base);
+    expect(c.database).toMatchObject({ poolSize: 10, statementTimeoutMs: 5000, connectTimeoutMs: 5000, pgbouncer: false });
+    expect(c.shutdown).toEqual({ delayMs: 0, timeoutMs: 25000 });
+    expect(loadConfig({ ...base, NODE_ENV: 'production', METRICS_TOKEN: 't'.repeat(20) }).shutdown.delayMs).toBe(5000);
+    expect(c.tracing.otlpEndpoint).toBeUndefined();
+    expect(loadConfig({ ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318/' }).tracing.otlpEndpoint).toBe('http://otel:4318/v1/traces');
+    expect(failure({ ...base, DATABASE_POOL_SIZE: '0' })).toMatch(/^ {2}DATABASE_POOL_SIZE: /m);
+    expect(failure({ ...base, SHUTDOWN_DELAY_MS: '-1' })).toMatch(/^ {2}SHUTDOWN_DELAY_MS: /m);
+    expect(failure({ ...base, METRICS_TOKEN: 'short' })).toMatch(/^ {2}METRICS_TOKEN: /m);
+  });
+});
+

@@ -4,7 +4,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configSchema, redisMode, type Config } from './schema.js';
 
-export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The directory holding config/default.json: two levels up from src/config, three from dist/src/config. */
+export const projectRoot = findRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'config/default.json')) && existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(from, '../..');
+  }
+}
+
+/** package.json's version, for build info and traces. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 /** Which environment variable feeds which setting: used to name the culprit when validation fails. */
 const ENV_NAMES: Record<string, string> = {
@@ -50,6 +63,20 @@ const ENV_NAMES: Record<string, string> = {
   'caches.ttlMs': 'CACHE_TTL_MS',
   seedDevData: 'SEED_DEV_DATA',
   workers: 'WORKERS',
+  'database.poolSize': 'DATABASE_POOL_SIZE',
+  'database.connectTimeoutMs': 'DATABASE_CONNECT_TIMEOUT_MS',
+  'database.statementTimeoutMs': 'DATABASE_STATEMENT_TIMEOUT_MS',
+  'database.idleTimeoutMs': 'DATABASE_IDLE_TIMEOUT_MS',
+  'database.pgbouncer': 'DATABASE_PGBOUNCER',
+  'shutdown.delayMs': 'SHUTDOWN_DELAY_MS',
+  'shutdown.timeoutMs': 'SHUTDOWN_TIMEOUT_MS',
+  'metrics.port': 'METRICS_PORT',
+  'metrics.host': 'METRICS_HOST',
+  'metrics.token': 'METRICS_TOKEN',
+  'tracing.otlpEndpoint': 'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'tracing.serviceName': 'OTEL_SERVICE_NAME',
+  'tracing.sampleRatio': 'OTEL_TRACES_SAMPLER_ARG',
+  lastUsedFlushMs: 'API_KEY_LAST_USED_FLUSH_MS',
 };
 
 export class ConfigError extends Error {}
@@ -98,8 +125,36 @@ function devSecrets(dataDir: string): { cookie: string; pepper: string } {
   return secrets;
 }
 
+/** Secrets that may come from a file (`<NAME>_FILE`, as Docker and Kubernetes secrets are mounted). */
+export const FILE_VARIABLES = ['COOKIE_SECRETS', 'API_KEY_PEPPER', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN', 'SECRET_SCANNER_PUBLIC_KEYS'] as const;
+
+/**
+ * `NAME_FILE=/run/secrets/x` reads NAME from that file (one trailing newline dropped). Setting both
+ * is refused: which one wins would be a guess.
+ */
+function withFileSecrets(env: Env): Env {
+  const out: Env = { ...env };
+  const problems: string[] = [];
+  for (const name of FILE_VARIABLES) {
+    const file = nonEmpty(env[`${name}_FILE`]);
+    if (!file) continue;
+    if (nonEmpty(env[name])) {
+      problems.push(`  ${name}_FILE: ${name} is set too; set only one of them`);
+      continue;
+    }
+    try {
+      out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      problems.push(`  ${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+  return out;
+}
+
 /** The one place that reads `process.env` (or the env given) and `config/default.json`. */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(given: Env = process.env): Config {
+  const env = withFileSecrets(given);
   const defaults = JSON.parse(readFileSync(path.join(projectRoot, 'config/default.json'), 'utf8'));
   const nodeEnv = nonEmpty(env.NODE_ENV) ?? 'development';
   const port = nonEmpty(env.PORT) ?? defaults.port;
@@ -161,6 +216,31 @@ export function loadConfig(env: Env = process.env): Config {
     caches: { ...defaults.caches, ...(nonEmpty(env.CACHE_TTL_MS) && { ttlMs: env.CACHE_TTL_MS }) },
     seedDevData: bool(env.SEED_DEV_DATA) ?? !production,
     workers: nonEmpty(env.WORKERS) ?? 1,
+    database: {
+      poolSize: nonEmpty(env.DATABASE_POOL_SIZE) ?? defaults.database.poolSize,
+      connectTimeoutMs: nonEmpty(env.DATABASE_CONNECT_TIMEOUT_MS) ?? defaults.database.connectTimeoutMs,
+      statementTimeoutMs: nonEmpty(env.DATABASE_STATEMENT_TIMEOUT_MS) ?? defaults.database.statementTimeoutMs,
+      idleTimeoutMs: nonEmpty(env.DATABASE_IDLE_TIMEOUT_MS) ?? defaults.database.idleTimeoutMs,
+      pgbouncer: bool(env.DATABASE_PGBOUNCER) ?? false,
+    },
+    shutdown: {
+      // Balancers need the grace; a developer's Ctrl-C in development does not.
+      delayMs: nonEmpty(env.SHUTDOWN_DELAY_MS) ?? (production ? defaults.shutdown.delayMs : 0),
+      timeoutMs: nonEmpty(env.SHUTDOWN_TIMEOUT_MS) ?? defaults.shutdown.timeoutMs,
+    },
+    metrics: {
+      // Production serves /metrics on its own port unless told otherwise (METRICS_PORT=off puts it on
+      // the main port, where METRICS_TOKEN is then required).
+      port: metricsPort(env.METRICS_PORT, production ? defaults.metrics.port : undefined),
+      host: nonEmpty(env.METRICS_HOST) ?? defaults.metrics.host,
+      token: nonEmpty(env.METRICS_TOKEN),
+    },
+    tracing: {
+      otlpEndpoint: nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? tracesUrl(nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT)),
+      serviceName: nonEmpty(env.OTEL_SERVICE_NAME) ?? 'flowgate',
+      sampleRatio: nonEmpty(env.OTEL_TRACES_SAMPLER_ARG) ?? 1,
+    },
+    lastUsedFlushMs: nonEmpty(env.API_KEY_LAST_USED_FLUSH_MS) ?? defaults.apiKeys.lastUsedFlushMs,
   };
 
   const problems = productionProblems(env, production);
@@ -174,7 +254,7 @@ export function loadConfig(env: Env = process.env): Config {
       if (!problems.some((p) => p.startsWith(`  ${name}:`))) problems.push(`  ${name}: ${issue.message}`);
     }
   } else {
-    problems.push(...redisProblems(parsed.data), ...clusterProblems(parsed.data));
+    problems.push(...redisProblems(parsed.data), ...clusterProblems(parsed.data), ...metricsProblems(parsed.data));
   }
   if (!parsed.success || problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   return parsed.data;
@@ -197,6 +277,18 @@ function rateLimitsFrom(base: Record<string, any>, env: Env): Record<string, unk
   if (nonEmpty(env.RATE_LIMIT_FAIL_MODE)) out.failMode = env.RATE_LIMIT_FAIL_MODE;
   if (nonEmpty(env.RATE_LIMIT_TIMEOUT_MS)) out.timeoutMs = env.RATE_LIMIT_TIMEOUT_MS;
   return out;
+}
+
+/** METRICS_PORT: a port number, or `off`/empty for "on the main port". */
+function metricsPort(v: string | undefined, fallback: number | undefined): string | number | undefined {
+  if (v === undefined) return fallback;
+  if (v === '' || /^(off|none|main)$/i.test(v)) return undefined;
+  return v;
+}
+
+/** OTEL_EXPORTER_OTLP_ENDPOINT is the collector's base URL; traces go to <base>/v1/traces (OTLP/HTTP). */
+function tracesUrl(base: string | undefined): string | undefined {
+  return base ? `${base.replace(/\/$/, '')}/v1/traces` : undefined;
 }
 
 /** Production never falls back to generated development secrets: they must be set explicitly. */
@@ -253,5 +345,11 @@ function clusterProblems(c: Config): string[] {
   if (!c.databaseUrl) out.push(`  WORKERS: ${c.workers} workers need DATABASE_URL (embedded PGlite is single-process); set DATABASE_URL or WORKERS=1`);
   if (!redisMode(c)) out.push(`  WORKERS: ${c.workers} workers need REDIS_URL (the in-process store is not shared between processes); set REDIS_URL (or REDIS_SENTINELS, REDIS_CLUSTER_NODES) or WORKERS=1`);
   return out;
+}
+
+/** /metrics on the main listener is never public: it needs a token there. */
+function metricsProblems(c: Config): string[] {
+  if (c.metrics.port !== undefined || c.metrics.token || c.env !== 'production') return [];
+  return ['  METRICS_PORT: with METRICS_PORT off, /metrics is served on the main port and needs METRICS_TOKEN (at least 16 characters) in production'];
 }
 

@@ -155,6 +155,35 @@ export const configSchema = z.object({
   seedDevData: z.boolean(),
   /** Processes serving the port (node:cluster); >1 needs PostgreSQL and Redis (shared state). */
   workers: z.coerce.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64'),
+  /** PostgreSQL client settings, per process (docs/operations.md sizes them against max_connections). */
+  database: z.object({
+    poolSize: z.coerce.number().int().min(1, 'must be at least 1').max(500, 'must be at most 500'),
+    connectTimeoutMs: positiveInt,
+    /** Server-side statement_timeout, and the client-side bound on waiting for any answer (plus a margin). */
+    statementTimeoutMs: positiveInt,
+    idleTimeoutMs: positiveInt,
+    /** Behind PgBouncer (transaction mode): no startup parameters; put timeouts on the role instead. */
+    pgbouncer: z.boolean(),
+  }),
+  /** SIGTERM: unready at once, keep serving for delayMs, then drain for at most timeoutMs. */
+  shutdown: z.object({
+    delayMs: z.coerce.number().int().min(0, 'must not be negative'),
+    timeoutMs: positiveInt,
+  }),
+  /** /metrics: on its own port (default) or, when port is unset, on the main port behind a bearer token. */
+  metrics: z.object({
+    port: z.coerce.number().int().min(0).max(65535).optional(),
+    host: z.string().min(1),
+    token: z.string().min(16, 'needs at least 16 characters').optional(),
+  }),
+  /** OpenTelemetry traces, off unless an OTLP/HTTP endpoint is set. */
+  tracing: z.object({
+    otlpEndpoint: z.url().optional(),
+    serviceName: z.string().min(1),
+    sampleRatio: z.coerce.number().min(0).max(1),
+  }),
+  /** How often each process writes API keys' last_used_at (ms). */
+  lastUsedFlushMs: positiveInt,
 });
 
 export type Config = z.infer<typeof configSchema>;

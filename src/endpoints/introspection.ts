@@ -10,6 +10,7 @@ import { authenticateClient, type ClientAuthDeps } from './client-auth.js';
 import { isForm, readForm } from './form.js';
 import { activeAnswer, inactiveAnswer, sees, type Answer, type Caller } from './introspection-answer.js';
 import { errorReply, OAuthError, oauthErrors, sendNode, type OAuthReply } from './oauth-error.js';
+import { recordIntrospectionReply } from '../metrics/registry.js';
 
 export const INTROSPECTION_PATH = '/token/introspection';
 
@@ -101,6 +102,7 @@ export function introspectionEndpoint(d: IntrospectionDeps) {
     const reqId = typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : randomUUID();
     const send = (r: OAuthReply) => {
       sendNode(res, r, { 'X-Request-Id': reqId });
+      recordIntrospectionReply(r.status, r.body as Record<string, unknown>);
       if (d.logger.isLevelEnabled('info')) {
         d.logger.info({ reqId, method: req.method, url: safeUrl(url), status: r.status, ms: Math.round((performance.now() - start) * 10) / 10, ip: clientIp(req, d.trustProxy) }, 'request');
       }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, calculateJwkThumbprint, type JWK } from 'jose';
 
@@ -48,11 +48,32 @@ async function newKey(alg: 'ES256' | 'RS256'): Promise<StoredKey> {
   return { ...jwk, kid, alg, use: 'sig', created_at: Math.floor(Date.now() / 1000) };
 }
 
-/** Creates the key set when none exists; returns whether it did. */
+/**
+ * Creates the key set when none exists; returns whether this process did. Several instances may
+ * start at once on an empty keys directory (a shared volume): each writes its candidate set to a
+ * private file and publishes it with link(2), which fails when the file already exists, so exactly
+ * one set wins and every other instance discards its own and reads the winner's. The file is
+ * complete before it becomes visible under its name.
+ */
 export async function ensureKeys(keysDir: string): Promise<boolean> {
   if (readKeys(keysDir).length > 0) return false;
-  writeKeys(keysDir, [await newKey('ES256'), await newKey('RS256')]);
-  return true;
+  const candidate = [await newKey('ES256'), await newKey('RS256')];
+  mkdirSync(keysDir, { recursive: true });
+  const file = keyFilePath(keysDir);
+  const tmp = `${file}.${process.pid}.${Date.now()}.new`;
+  writeFileSync(tmp, JSON.stringify({ keys: candidate }, null, 2), { mode: 0o600 });
+  try {
+    linkSync(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // An existing file with an empty set (created by hand) is replaced.
+    if (readKeys(keysDir).length > 0) return false;
+    renameSync(tmp, file);
+    return true;
+  } finally {
+    if (existsSync(tmp)) unlinkSync(tmp);
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 export type Algorithm = 'sliding_log' | 'sliding_counter';
 
 /**
- * Sliding log, chosen by measurement (`npx tsx src/ratelimit/measure.ts`, this 2-core machine, local
+ * Sliding log, chosen by measurement (`npx tsx bench/ratelimit-measure.ts`, this 2-core machine, local
  * Redis 7.0, one ioredis connection; figures in docs/rate-limits.md):
  *
  * - Accuracy (controlled clock, most admitted in any true 60 s window, limit 100 / 1000): the log

@@ -5,7 +5,7 @@
  * window; ARGV[3] >= 0 replaces the clock (tests with a controlled clock, and the measurement).
  *
  * Which one Flowgate uses, and why, is decided in ./algorithm.ts from the figures that
- * `npx tsx src/ratelimit/measure.ts` prints.
+ * `npx tsx bench/ratelimit-measure.ts` prints.
  */
 
 const CLOCK = `

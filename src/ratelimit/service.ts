@@ -5,7 +5,7 @@ import type { KeyValueStore } from '../storage/kv.js';
 import { RedisKeyValueStore } from '../storage/redis-kv.js';
 import { ALGORITHM } from './algorithm.js';
 import { MemoryLimiter } from './memory-limiter.js';
-import { MetricsRegistry } from './metrics.js';
+import { recordRateLimitDecision } from '../metrics/registry.js';
 import { RateLimitPolicies } from './policies.js';
 import { RedisLimiter, type StoreState } from './redis-limiter.js';
 import { LimitCheckError, type Decision, type Limiter, type RateLimit } from './types.js';
@@ -35,11 +35,8 @@ export interface Checked extends Decision {
 export class RateLimitService {
   readonly limiter: Limiter;
   readonly policies: RateLimitPolicies;
-  readonly metrics = new MetricsRegistry();
   /** Tests replace the clock (ms); production uses Redis's own clock (one clock for all instances). */
   clock: (() => number) | undefined;
-  private readonly checks = this.metrics.counter('flowgate_ratelimit_checks_total', 'Rate-limit checks by policy and result');
-  private readonly degradedChecks = this.metrics.counter('flowgate_ratelimit_degraded_checks_total', 'Checks decided without Redis (local estimate or fail-closed)');
 
   constructor(
     readonly config: Config,
@@ -53,13 +50,6 @@ export class RateLimitService {
       kv instanceof RedisKeyValueStore
         ? new RedisLimiter(kv.client, { failMode: rl.failMode, timeoutMs: rl.timeoutMs, algorithm: ALGORITHM, logger })
         : new MemoryLimiter('memory');
-    const up = this.metrics.gauge('flowgate_ratelimit_store_up', '1 when the shared rate-limit store answers, 0 while degraded');
-    const outages = this.metrics.gauge('flowgate_ratelimit_store_outages', 'Rate-limit store outages since start');
-    this.metrics.onCollect(() => {
-      const s = this.state();
-      up.set(s.state === 'up' ? 1 : 0, { store: s.store });
-      outages.set('outages' in s ? s.outages : 0, { store: s.store });
-    });
   }
 
   get enabled(): boolean {
@@ -120,8 +110,7 @@ export class RateLimitService {
       if (err instanceof LimitCheckError) this.logger.error({ policy, problem: err.message }, 'rate-limit check failed for one policy');
       throw err;
     }
-    this.checks.inc({ policy, result: d.allowed ? 'allowed' : 'limited' });
-    if (d.source === 'local' || d.source === 'closed') this.degradedChecks.inc({ mode: d.source });
+    recordRateLimitDecision(policy, d.allowed, d.source);
     return { ...d, policy };
   }
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { KeyValueStore } from './kv.js';
 import { RedisSubscriber } from './redis-subscriber.js';
 import { createCommandClient, describeTopology, type CommandClient, type HostPort, type RedisTopology } from './redis-topology.js';
+import { instrumentRedis } from '../metrics/stores.js';
 
 /**
  * The key scheme (every key and channel below carries the configured prefix, REDIS_PREFIX, so
@@ -48,6 +49,7 @@ export class RedisKeyValueStore implements KeyValueStore {
     // failover), then fails; the caller's request fails instead of hanging.
     this.client = createCommandClient(this.topology, prefix, { maxRetriesPerRequest: this.topology.mode === 'standalone' ? 2 : 6 });
     this.cluster = this.client instanceof Cluster;
+    instrumentRedis(this.client);
     this.watchConnection();
     this.subscriber = new RedisSubscriber(this.topology, () => this.clusterNodes(), logger);
   }

@@ -9,6 +9,7 @@ import { sendWebhook, type SendResult } from './send.js';
 import { checkOutboundUrl, UnsafeUrlError, type Resolver } from '../outbound/url-policy.js';
 import { returning } from '../storage/returning.js';
 import { webhookIdFor, type WebhooksService } from './service.js';
+import { recordWebhookDelivery } from '../metrics/registry.js';
 
 export interface DispatcherOptions {
   retrySchedule: number[];
@@ -184,6 +185,7 @@ export class Dispatcher {
       const message = err instanceof UnsafeUrlError ? `refused: ${err.message}` : `internal: ${(err as Error).message}`;
       result = { ok: false, status: null, latencyMs: 0, error: message, responseBody: null };
     }
+    recordWebhookDelivery(result);
     await this.complete(d, result).catch((err) => this.logger.error({ err, deliveryId: d.id }, 'recording a webhook attempt failed'));
   }
 

@@ -12,6 +12,8 @@ import { freePort } from './process.js';
 
 export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Test servers serve /metrics on their main port behind this bearer token (see metrics()). */
+export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789';
 
 /** A fresh PostgreSQL database for one test file; dropped by the returned function. */
 export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
@@ -62,6 +64,8 @@ export interface TestEnv {
   logs: LogCapture;
   /** Stop and start the server on the same database, Redis prefix, keys and port. */
   restart(): Promise<void>;
+  /** The Prometheus text of /metrics. */
+  metrics(): Promise<string>;
   /** Another Flowgate instance sharing the same stores (different port). */
   startInstance(): Promise<RunningServer>;
   close(): Promise<void>;
@@ -92,6 +96,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     DATA_DIR: dataDir,
     SEED_DEV_DATA: 'false',
     ...redisDefaults,
+    METRICS_TOKEN: TEST_METRICS_TOKEN,
     ...env,
   });
   const start = () => startServer(config, createLogger(config.logLevel, logs));
@@ -106,6 +111,11 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       await te.server.close();
       server = await start();
       te.server = server;
+    },
+    async metrics() {
+      const r = await fetch(`${config.issuer}/metrics`, { headers: { authorization: `Bearer ${TEST_METRICS_TOKEN}` } });
+      if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
+      return r.text();
     },
     async startInstance() {
       const p = await freePort();

@@ -4,13 +4,13 @@
  *     adversarial (burst at a bucket edge) traffic, with a controlled clock;
  *  2. Redis memory per key at saturation (MEMORY USAGE);
  *  3. cost: checks/s and latency, sequential and 32 in flight, on one connection.
- * Run: npx tsx src/ratelimit/measure.ts
+ * Run: npx tsx bench/ratelimit-measure.ts
  */
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { RedisLimiter } from './redis-limiter.js';
-import type { Algorithm } from './algorithm.js';
-import type { RateLimit } from './types.js';
+import { RedisLimiter } from '../src/ratelimit/redis-limiter.js';
+import type { Algorithm } from '../src/ratelimit/algorithm.js';
+import type { RateLimit } from '../src/ratelimit/types.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `fgmeasure:${randomBytes(4).toString('hex')}:`;
