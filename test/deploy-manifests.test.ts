@@ -13,7 +13,9 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { ConfigError, loadConfig } from '../src/config/load.js';
 import { redisMode } from '../src/config/schema.js';
-import { projectRoot } from './support/process.js';
+import { freePort, projectRoot } from './support/process.js';
+import { startServer } from '../src/server.js';
+import { createLogger } from '../src/http/logger.js';
 import { startTestServer, type TestEnv } from './support/server.js';
 
 // The deployment files are code too: every Kustomize overlay renders with kubectl, every object
@@ -156,16 +158,28 @@ describe.each(Object.entries(OVERLAYS))('Kubernetes overlay %s', (overlay, mode)
     expect(service.spec.ports.map((p: { name: string }) => p.name)).toContain(monitor.spec.endpoints[0].port);
   });
 
-  it('probes and scrapes paths the server answers', async () => {
+  it('probes and scrapes paths and ports the server answers', async () => {
     const deployment = one('Deployment');
     const container = deployment.spec.template.spec.containers[0];
-    const paths = [container.readinessProbe.httpGet.path, container.livenessProbe.httpGet.path, one('ServiceMonitor').spec.endpoints[0].path];
-    for (const p of paths) {
+    for (const p of [container.readinessProbe.httpGet.path, container.livenessProbe.httpGet.path]) {
       const res = await fetch(new URL(p, server.url));
       expect(res.status, p).toBe(200);
     }
-    const metrics = await (await fetch(new URL(one('ServiceMonitor').spec.endpoints[0].path, server.url))).text();
-    expect(metrics).toMatch(/^# (HELP|TYPE) flowgate_/m);
+    // The monitor scrapes the port production serves /metrics on (METRICS_PORT's default), by name.
+    const endpoint = one('ServiceMonitor').spec.endpoints[0];
+    const servicePort = one('Service').spec.ports.find((p: { name: string }) => p.name === endpoint.port);
+    const containerPort = container.ports.find((p: { name: string }) => p.name === servicePort.targetPort);
+    const production = loadConfig({ NODE_ENV: 'production', COOKIE_SECRETS: 'c'.repeat(40), API_KEY_PEPPER: 'p'.repeat(40), DATA_DIR: server.config.dataDir });
+    expect(containerPort.containerPort).toBe(production.metrics.port);
+    const port = await freePort();
+    const own = await startServer({ ...server.config, port: await freePort(), metrics: { ...server.config.metrics, port, token: undefined } }, createLogger('silent'));
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${endpoint.path}`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/^# (HELP|TYPE) flowgate_/m);
+    } finally {
+      await own.close();
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,6 +58,17 @@ function blocksOf(file: string): Block[] {
 
 const all = DOCUMENTS.flatMap(blocksOf);
 
+/** The README's `export CLIENT_ID=… CLIENT_SECRET=…` line, once the first start has written it. */
+async function firstStartExport(file: string, p: StartedProcess, timeoutMs: number): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = existsSync(file) ? readFileSync(file, 'utf8').match(/export CLIENT_ID=(\S+) CLIENT_SECRET=(\S+)/) : null;
+    if (m) return m;
+    if (p.child.exitCode !== null || Date.now() > deadline) throw new Error(`no first-start credentials in ${file}\nstdout:\n${p.stdout}\nstderr:\n${p.stderr}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 describe('documentation blocks', () => {
   it('every shell block says whether it runs (runnable) or not (norun)', () => {
     const unmarked = all.filter((b) => (b as Block & { unmarked?: boolean }).unmarked).map((b) => `${b.file}:${b.line}`);
@@ -77,7 +88,7 @@ beforeAll(async () => {
   // A directory that looks like a fresh clone: the repository's files, by symbolic link. What the
   // blocks write (key files) lands here, not in the repository.
   clone = mkdtempSync(path.join(os.tmpdir(), 'flowgate-docs-'));
-  for (const entry of ['package.json', 'package-lock.json', 'node_modules', 'src', 'config', 'migrations', 'bin', 'tsconfig.json', 'packages', 'examples']) {
+  for (const entry of ['package.json', 'package-lock.json', 'node_modules', 'src', 'config', 'migrations', 'bin', 'tsconfig.json', 'tsconfig.build.json', 'scripts', 'dist', 'packages', 'examples']) {
     symlinkSync(path.join(projectRoot, entry), path.join(clone, entry));
   }
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'flowgate-docs-data-'));
@@ -93,7 +104,8 @@ beforeAll(async () => {
     KEYS_DIR: path.join(dataDir, 'keys'),
   };
   flowgate = npmStart({ ...env, PORT: String(port), LOG_LEVEL: 'warn' });
-  const [, clientId, clientSecret] = await flowgate.waitFor(/export CLIENT_ID=(\S+) CLIENT_SECRET=(\S+)/, 90_000);
+  // Not a terminal: the first start writes its credentials to a 0600 file in the data directory.
+  const [, clientId, clientSecret] = await firstStartExport(path.join(dataDir, 'first-start-credentials.txt'), flowgate, 90_000);
   env.CLIENT_ID = clientId;
   env.CLIENT_SECRET = clientSecret;
   env.FLOWGATE_URL = `http://localhost:${port}`;

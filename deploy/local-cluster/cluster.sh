@@ -12,7 +12,8 @@
 # Needs redis-server, redis-cli, haproxy and curl on the PATH (Debian: redis-server, haproxy, curl)
 # and a PostgreSQL where it may create a database (DATABASE_ADMIN_URL, default the one `npm test`
 # uses). Everything else lives under STATE_DIR. Settings (environment, defaults in brackets):
-#   LB_PORT [8080]  INSTANCE_PORTS [3001,3002,3003]  REDIS_PORTS [7001,7002,7003]
+#   LB_PORT [8080]  INSTANCE_PORTS [3001,3002,3003]  METRICS_PORTS [each instance port + 6000]
+#   REDIS_PORTS [7001,7002,7003]
 #   REDIS_BUS_PORTS [each Redis port + 10000]  DB_NAME [flowgate_local_cluster]
 #   STATE_DIR [deploy/local-cluster/.run]  DATABASE_ADMIN_URL [postgres://postgres@127.0.0.1:5432/postgres]
 set -euo pipefail
@@ -22,6 +23,8 @@ STATE_DIR=${STATE_DIR:-$ROOT/deploy/local-cluster/.run}
 LB_PORT=${LB_PORT:-8080}
 IFS=, read -r -a INSTANCE_PORTS <<<"${INSTANCE_PORTS:-3001,3002,3003}"
 IFS=, read -r -a REDIS_PORTS <<<"${REDIS_PORTS:-7001,7002,7003}"
+# Production serves /metrics on a port of its own; instances sharing a machine need one each.
+if [ -n "${METRICS_PORTS:-}" ]; then IFS=, read -r -a METRICS_PORTS_ <<<"$METRICS_PORTS"; else METRICS_PORTS_=(); for p in "${INSTANCE_PORTS[@]}"; do METRICS_PORTS_+=($((p + 6000))); done; fi
 if [ -n "${REDIS_BUS_PORTS:-}" ]; then IFS=, read -r -a REDIS_BUS <<<"$REDIS_BUS_PORTS"; else REDIS_BUS=(); for p in "${REDIS_PORTS[@]}"; do REDIS_BUS+=($((p + 10000))); done; fi
 DB_NAME=${DB_NAME:-flowgate_local_cluster}
 DATABASE_ADMIN_URL=${DATABASE_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -113,7 +116,7 @@ secrets() {
 instance_vars() { # instance_vars <n>: the environment of instance n, as NAME=value words
   local n=$1
   echo $(secrets) \
-    NODE_ENV=production PORT="${INSTANCE_PORTS[$((n - 1))]}" HOST=127.0.0.1 ISSUER="$ISSUER" TRUST_PROXY=true \
+    NODE_ENV=production PORT="${INSTANCE_PORTS[$((n - 1))]}" METRICS_PORT="${METRICS_PORTS_[$((n - 1))]}" METRICS_HOST=127.0.0.1 HOST=127.0.0.1 ISSUER="$ISSUER" TRUST_PROXY=true \
     DATABASE_URL="$DATABASE_URL" REDIS_URL= WORKERS=1 REDIS_CLUSTER_NODES="$(cluster_nodes)" REDIS_PREFIX=flowgate: \
     KEYS_DIR="$STATE_DIR/keys" DATA_DIR="$STATE_DIR/data" LOG_LEVEL="${LOG_LEVEL:-info}" \
     SEED_DEV_DATA="$([ "$n" = 1 ] && echo true || echo false)"

@@ -71,12 +71,13 @@ export function instrumentRedis(client: Redis | Cluster): void {
   if (instrumented.has(client)) return;
   instrumented.add(client);
   client.on('error', () => redisErrors.inc());
-  const c = client as unknown as { sendCommand: (command: { promise: Promise<unknown> }, stream?: unknown) => unknown };
+  const c = client as unknown as { sendCommand: (command: { promise: Promise<unknown> }, ...rest: unknown[]) => unknown };
   const send = c.sendCommand.bind(client);
-  c.sendCommand = (command, stream) => {
+  // Every argument passes through: the Cluster client's pipelines name the node as a third one.
+  c.sendCommand = (command, ...rest) => {
     const start = performance.now();
     const done = (h: typeof redisOk) => () => h.observe((performance.now() - start) / 1000);
     command.promise.then(done(redisOk), done(redisFailed));
-    return send(command, stream);
+    return send(command, ...rest);
   };
 }

@@ -32,12 +32,14 @@ export class LocalCluster {
     const instances = await ports(3);
     const redis = await ports(3);
     const bus = await ports(3);
+    const metrics = await ports(3);
     const env = {
       STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'flowgate-local-cluster-')),
       LB_PORT: String(lb),
       INSTANCE_PORTS: instances.join(','),
       REDIS_PORTS: redis.join(','),
       REDIS_BUS_PORTS: bus.join(','),
+      METRICS_PORTS: metrics.join(','),
       DB_NAME: `flowgate_test_lc_${randomBytes(4).toString('hex')}`,
       DATABASE_ADMIN_URL: PG_ADMIN_URL,
     };
