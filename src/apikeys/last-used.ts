@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
+import { recordLastUses } from '../storage/queries/api-keys.js';
 
 /**
  * Keeps `last_used_at` within one interval (API_KEY_LAST_USED_FLUSH_MS, a minute by default) of the
@@ -49,13 +50,7 @@ export class LastUsedTracker {
       try {
         const ids = [...batch.keys()];
         const times = ids.map((id) => new Date(batch.get(id)!).toISOString());
-        await this.ds.query(
-          `UPDATE api_keys k SET last_used_at = v.t
-             FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, t)
-            WHERE k.id = v.id
-              AND (k.last_used_at IS NULL OR k.last_used_at <= v.t - make_interval(secs => $3::double precision / 1000))`,
-          [ids, times, this.intervalMs],
-        );
+        await recordLastUses(this.ds, ids, times, this.intervalMs);
       } catch (err) {
         // Put the batch back (newer uses win) and try again next interval.
         for (const [id, t] of batch) this.touch(id, t);

@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { AuditLog, Actor } from '../audit/service.js';
 import { parseApiKey } from '../credentials/api-key-format.js';
 import { hashApiKey } from '../credentials/api-key-hash.js';
-import { returning } from '../storage/returning.js';
+import { revokeKeysBySecretHash } from '../storage/queries/api-keys.js';
 
 export interface LeakReport {
   token: string;
@@ -62,13 +62,7 @@ export class LeakedKeysService {
       if (!parseApiKey(r.token)) continue;
       const hash = hashApiKey(this.pepper, r.token);
       const ids = await this.ds.transaction(async (m) => {
-        const res = await m.query(
-          `UPDATE api_keys SET revoked_at = now(), previous_key_hash = NULL, previous_expires_at = NULL, updated_at = now()
-            WHERE revoked_at IS NULL AND (key_hash = $1 OR (previous_key_hash = $1 AND previous_expires_at > now()))
-            RETURNING id, org_id, name`,
-          [hash],
-        );
-        const rows = returning<{ id: string; org_id: string; name: string }>(res);
+        const rows = await revokeKeysBySecretHash(m, hash);
         for (const k of rows) {
           await this.audit.record(
             actor,

@@ -8,6 +8,7 @@ import { isUuid } from '../accounts/service.js';
 import { AppError, errors } from '../http/errors.js';
 import { isOrgAdmin, type Principal } from '../auth/principal.js';
 import { ApiKeyEntity, type ApiKey } from './entities.js';
+import { countActiveKeys } from '../storage/queries/api-keys.js';
 import { displayKey, generateApiKey, maskedKey, parseApiKey } from '../credentials/api-key-format.js';
 import { hashApiKey } from '../credentials/api-key-hash.js';
 import { API_KEY_SCOPES, normalizeScopes, PRESET_NAMES, PRESETS } from './presets.js';
@@ -161,10 +162,7 @@ export class ApiKeysService {
       await m.query('SELECT id FROM organizations WHERE id = $1 FOR UPDATE', [orgId]);
       const limit = this.config.plans[org.plan]?.maxApiKeys ?? null;
       if (limit !== null) {
-        const [{ n }] = await m.query(
-          `SELECT count(*)::int AS n FROM api_keys WHERE org_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
-          [orgId],
-        );
+        const n = await countActiveKeys(m, orgId);
         if (n >= limit) {
           throw new AppError(403, 'KEY_LIMIT_REACHED', `API key limit reached: the ${org.plan} plan allows ${limit} active keys. Delete a key or upgrade the plan.`, {
             limit,

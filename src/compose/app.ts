@@ -94,8 +94,7 @@ export function buildApp(s: Services): FlowgateApp {
   const interactions = interactionRoutes({
     provider: s.provider,
     accounts: s.accounts,
-    audit: s.audit,
-    ds: s.ds,
+    consents: s.consents,
     render: s.render,
     csrfSecret: s.config.cookieSecrets[0],
     loginGuard: loginGuard(s.rateLimits),

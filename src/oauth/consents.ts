@@ -71,6 +71,14 @@ export class ConsentsService {
     return consents.length;
   }
 
+  /** The user consented: the grant is recorded (and audited) as acting for the organization they chose. */
+  async record(actor: Actor, c: { grantId: string; userId: string; clientId: string; orgId: string; scope: string }): Promise<void> {
+    await this.ds.transaction(async (m) => {
+      await m.getRepository(OAuthConsentEntity).upsert({ ...c, revokedAt: null }, ['grantId']);
+      await this.audit.record(actor, { orgId: c.orgId, action: 'consent.granted', targetType: 'oauth_client', targetId: c.clientId, details: { scope: c.scope, grant_id: c.grantId } }, m);
+    });
+  }
+
   /** The organization a grant acts for. */
   async orgOf(grantId: string): Promise<string | null> {
     return (await this.repo.findOneBy({ grantId }))?.orgId ?? null;

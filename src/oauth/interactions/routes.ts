@@ -1,21 +1,18 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { DataSource } from 'typeorm';
 import type { AccountsService } from '../../accounts/service.js';
-import type { AuditLog } from '../../audit/service.js';
 import { checkCsrf, csrfToken } from '../../http/csrf.js';
 import { AppError } from '../../http/errors.js';
 import { formBody } from '../../http/body.js';
 import type { Renderer } from '../../http/render.js';
-import { OAuthConsentEntity } from '../entities.js';
+import type { ConsentsService } from '../consents.js';
 import { describeScope, RESOURCE_SCOPES } from '../scopes.js';
 
 export interface InteractionDeps {
   provider: Provider;
   accounts: AccountsService;
-  audit: AuditLog;
-  ds: DataSource;
+  consents: ConsentsService;
   render: Renderer;
   csrfSecret: string;
   /** Optional brute-force guard for the login form (rate-limit issue). */
@@ -113,8 +110,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     // choice starts a new grant holding everything requested now.
     let grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
     if (grant) {
-      const previous = await deps.ds.getRepository(OAuthConsentEntity).findOneBy({ grantId: details.grantId! });
-      if (previous && previous.orgId !== orgId) grant = undefined;
+      const previousOrg = await deps.consents.orgOf(details.grantId!);
+      if (previousOrg && previousOrg !== orgId) grant = undefined;
     }
     const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (!grant) {
@@ -132,18 +129,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
 
-    const scope = String(params.scope ?? '');
-    await deps.ds.transaction(async (m) => {
-      await m.getRepository(OAuthConsentEntity).upsert(
-        { grantId, userId: accountId, clientId: String(params.client_id), orgId, scope, revokedAt: null },
-        ['grantId'],
-      );
-      await deps.audit.record(
-        { type: 'user', id: accountId, ip: ctx.ip },
-        { orgId, action: 'consent.granted', targetType: 'oauth_client', targetId: String(params.client_id), details: { scope, grant_id: grantId } },
-        m,
-      );
-    });
+    await deps.consents.record({ type: 'user', id: accountId, ip: ctx.ip }, { grantId, userId: accountId, clientId: String(params.client_id), orgId, scope: String(params.scope ?? '') });
     await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
     ctx.respond = false;
   });
