@@ -11,8 +11,6 @@ import type { Services } from './compose/services.js';
 import type { DevSeed } from './dev-seed.js';
 import { DatabaseInUseError } from './storage/data-lock.js';
 
-/** Workers that die this often within a minute mean a crash loop: stop instead of forking forever. */
-const MAX_RESTARTS_PER_MINUTE = 10;
 /** Beyond the configured delay and drain time, what the primary allows workers before killing them. */
 const PRIMARY_MARGIN_MS = 5000;
 
@@ -188,7 +186,7 @@ async function runPrimary(config: Config, logger: Logger): Promise<void> {
     const now = Date.now();
     restarts.push(now);
     while (restarts.length && restarts[0] < now - 60_000) restarts.shift();
-    if (restarts.length > MAX_RESTARTS_PER_MINUTE) {
+    if (restarts.length > config.http.workerMaxRestartsPerMinute) {
       logger.fatal({ pid: worker.process.pid, code, signal }, 'workers keep crashing; giving up');
       stopping = true;
       process.exitCode = 1;

@@ -64,8 +64,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     });
   });
   drain = new Drain(server);
-  server.keepAliveTimeout = 65_000;
-  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+  server.requestTimeout = config.http.requestTimeoutMs;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -76,7 +76,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const metricsServer = config.metrics.port !== undefined && cluster.isPrimary ? await startMetricsServer(config.metrics.port, config.metrics.host, config.metrics.token) : undefined;
   if (config.outbound.allowPrivateNetworks) logger.warn('OUTBOUND_ALLOW_PRIVATE_NETWORKS is on: webhooks and clients\' jwks_uri may target private and loopback addresses (development and tests only)');
   services.dispatcher.start();
-  const sweeper = setInterval(() => void sweepExpiredArtifacts(services.ds).catch((err) => logger.warn({ err }, 'sweeping expired OAuth artifacts failed')), 10 * 60_000);
+  const sweeper = setInterval(() => void sweepExpiredArtifacts(services.ds).catch((err) => logger.warn({ err }, 'sweeping expired OAuth artifacts failed')), config.accounts.artifactSweepIntervalMs);
   sweeper.unref();
   const unobservePool = observeDatabasePool(services.ds);
   const unobserveCaches = observeCaches(() => services.caches.stats());

@@ -8,7 +8,6 @@ import { looksLikeEmail, normalizeEmail } from './email.js';
 import { isUuid, type AccountsService, type Manager } from './service.js';
 import { paginate, type Page, type PageRequest } from '../http/pagination.js';
 
-export const INVITATION_TTL_MS = 7 * 86400_000;
 
 export interface Invitation {
   id: string;
@@ -47,13 +46,15 @@ const hashToken = (token: string) => createHash('sha256').update(token).digest('
 /**
  * Invitations: an owner or admin adds a member by email and gets a one-time link to hand over (no
  * mail server). The link sets the new user's password (or, for someone who already has an account,
- * asks for it), adds the membership, and cannot be used again. It expires after 7 days.
+ * asks for it), adds the membership, and cannot be used again. It expires after accounts.invitationTtlSeconds (7 days by default).
  */
 export class InvitationsService {
   constructor(
     private readonly ds: DataSource,
     private readonly accounts: AccountsService,
     private readonly audit: AuditLog,
+    /** config accounts.invitationTtlSeconds (7 days by default). */
+    private readonly ttlSeconds: number,
   ) {}
 
   private get repo() {
@@ -82,7 +83,7 @@ export class InvitationsService {
       tokenHash: hashToken(token),
       invitedBy: by?.userId ?? null,
       createdAt: now,
-      expiresAt: new Date(now.getTime() + INVITATION_TTL_MS),
+      expiresAt: new Date(now.getTime() + this.ttlSeconds * 1000),
       acceptedAt: null,
     };
     await this.ds.transaction(async (m) => {

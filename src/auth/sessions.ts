@@ -15,7 +15,6 @@ export interface SessionTimeouts {
   absoluteSeconds: number;
 }
 
-export const DEFAULT_TIMEOUTS: SessionTimeouts = { idleSeconds: 30 * 60, absoluteSeconds: 12 * 3600 };
 
 /** Refresh the idle deadline at most this often (one KV write per minute per session, not per request). */
 const TOUCH_EVERY_MS = 60_000;
@@ -28,7 +27,8 @@ const TOUCH_EVERY_MS = 60_000;
 export class SessionStore {
   constructor(
     private readonly kv: KeyValueStore,
-    readonly timeouts: SessionTimeouts = DEFAULT_TIMEOUTS,
+    /** config accounts.dashboardSession*Seconds. */
+    readonly timeouts: SessionTimeouts,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -111,13 +111,20 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     audiences: [config.issuer, `${config.issuer}/token`],
     replay: (iss, jti, exp) => provider.ReplayDetection.unique(iss, jti, exp),
   };
-  const exchange: ExchangeDeps = { issuer: config.issuer, apiAudience: config.apiAudience, signingKey: activeSigningKey(signingKeys), pepper: config.apiKeys.pepper, resolver: credentials };
+  const exchange: ExchangeDeps = {
+    issuer: config.issuer,
+    apiAudience: config.apiAudience,
+    signingKey: activeSigningKey(signingKeys),
+    pepper: config.apiKeys.pepper,
+    resolver: credentials,
+    ttlSeconds: config.tokens.exchangedTokenTtl,
+  };
   registerTokenExchangeGrant(provider, exchange);
 
   const keyInvalidator = { invalidate: (keyId: string) => invalidation.publish(tags.key(keyId)) };
   const apiKeys = new ApiKeysService(ds, config, audit, accounts, keyInvalidator, lastUsed);
   const rateLimits = new RateLimitService(config, ds, kv, logger);
-  const dashboardSessions = new SessionStore(kv);
+  const dashboardSessions = new SessionStore(kv, { idleSeconds: config.accounts.dashboardSessionIdleSeconds, absoluteSeconds: config.accounts.dashboardSessionAbsoluteSeconds });
   const guessing = authFailureGuard(rateLimits, kv);
   const auth = new AuthService({
     resolver: credentials,
@@ -128,7 +135,18 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     onResolved: [limitManagementApi(rateLimits)],
   });
   const webhooks = new WebhooksService(ds, audit, new SecretBox(config.apiKeys.pepper), { ...config.webhooks, ...config.outbound });
-  const dispatcher = new Dispatcher(ds, audit, webhooks, logger, { ...config.webhooks, ...config.outbound });
+  const w = config.webhooks;
+  const dispatcher = new Dispatcher(ds, audit, webhooks, logger, {
+    retrySchedule: w.retrySchedule,
+    pollIntervalMs: w.pollIntervalMs,
+    timeoutMs: w.requestTimeoutMs,
+    maxResponseBytes: w.maxResponseBytes,
+    disableAfterMs: w.disableAfterSeconds * 1000,
+    leaseMs: w.leaseMs,
+    batchSize: w.batchSize,
+    expiryScanIntervalMs: w.expiryScanIntervalMs,
+    allowPrivateNetworks: config.outbound.allowPrivateNetworks,
+  });
   const leakedKeys = new LeakedKeysService(ds, audit, config.apiKeys.pepper, config.webhooks.scannerPublicKeys, keyInvalidator.invalidate);
 
   // What a credential's cached verification depends on changes: every instance drops it at once.
@@ -168,7 +186,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     leakedKeys,
     rateLimits,
     rateLimitOverrides: new RateLimitOverrides(ds, config, rateLimits.policies, audit),
-    invitations: new InvitationsService(ds, accounts, audit),
+    invitations: new InvitationsService(ds, accounts, audit, config.accounts.invitationTtlSeconds),
     consents,
     dashboardSessions,
     async close() {

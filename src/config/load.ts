@@ -159,7 +159,7 @@ export function loadConfig(given: Env = process.env): Config {
   const nodeEnv = nonEmpty(env.NODE_ENV) ?? 'development';
   const port = nonEmpty(env.PORT) ?? defaults.port;
   const issuer = nonEmpty(env.ISSUER)?.replace(/\/$/, '') ?? `http://localhost:${port}`;
-  const dataDir = path.resolve(projectRoot, nonEmpty(env.DATA_DIR) ?? 'data');
+  const dataDir = path.resolve(projectRoot, nonEmpty(env.DATA_DIR) ?? defaults.dataDir);
   const production = nodeEnv === 'production';
   const needDev = !production && (!nonEmpty(env.COOKIE_SECRETS) || !nonEmpty(env.API_KEY_PEPPER));
   const dev = needDev ? devSecrets(dataDir) : undefined;
@@ -173,7 +173,7 @@ export function loadConfig(given: Env = process.env): Config {
     databaseUrl: nonEmpty(env.DATABASE_URL),
     dataDir,
     redisUrl: nonEmpty(env.REDIS_URL),
-    redisPrefix: env.REDIS_PREFIX ?? 'flowgate:',
+    redisPrefix: env.REDIS_PREFIX ?? defaults.redisPrefix,
     redis: {
       clusterNodes: list(env.REDIS_CLUSTER_NODES),
       sentinels: list(env.REDIS_SENTINELS),
@@ -188,8 +188,8 @@ export function loadConfig(given: Env = process.env): Config {
     },
     logLevel: nonEmpty(env.LOG_LEVEL) ?? defaults.logLevel,
     cookieSecrets: nonEmpty(env.COOKIE_SECRETS)?.split(',').map((s) => s.trim()) ?? (dev ? [dev.cookie] : []),
-    trustProxy: bool(env.TRUST_PROXY) ?? false,
-    keysDir: path.resolve(projectRoot, nonEmpty(env.KEYS_DIR) ?? 'keys'),
+    trustProxy: bool(env.TRUST_PROXY) ?? defaults.trustProxy,
+    keysDir: path.resolve(projectRoot, nonEmpty(env.KEYS_DIR) ?? defaults.keysDir),
     bodyLimit: nonEmpty(env.BODY_LIMIT) ?? defaults.bodyLimit,
     tokens: {
       ...defaults.tokens,
@@ -206,8 +206,9 @@ export function loadConfig(given: Env = process.env): Config {
     },
     plans: defaults.plans,
     webhooks: {
-      retrySchedule: nonEmpty(env.WEBHOOK_RETRY_SCHEDULE)?.split(',').map((v) => (/^\s*\d+\s*$/.test(v) ? Number(v) : v)) ?? [5, 300, 1800, 7200, 18000, 36000, 36000],
-      pollIntervalMs: nonEmpty(env.WEBHOOK_POLL_INTERVAL_MS) ?? 1000,
+      ...defaults.webhooks,
+      retrySchedule: nonEmpty(env.WEBHOOK_RETRY_SCHEDULE)?.split(',').map((v) => (/^\s*\d+\s*$/.test(v) ? Number(v) : v)) ?? defaults.webhooks.retrySchedule,
+      pollIntervalMs: nonEmpty(env.WEBHOOK_POLL_INTERVAL_MS) ?? defaults.webhooks.pollIntervalMs,
       scannerPublicKeys: jsonObject(env.SECRET_SCANNER_PUBLIC_KEYS) ?? {},
     },
     // WEBHOOK_ALLOW_PRIVATE_NETWORKS: the deprecated name, from when only webhooks went out.
@@ -215,7 +216,9 @@ export function loadConfig(given: Env = process.env): Config {
     rateLimits: rateLimitsFrom(defaults.rateLimits, env),
     caches: { ...defaults.caches, ...(nonEmpty(env.CACHE_TTL_MS) && { ttlMs: env.CACHE_TTL_MS }) },
     seedDevData: bool(env.SEED_DEV_DATA) ?? !production,
-    workers: nonEmpty(env.WORKERS) ?? 1,
+    workers: nonEmpty(env.WORKERS) ?? defaults.workers,
+    http: defaults.http,
+    accounts: defaults.accounts,
     database: {
       poolSize: nonEmpty(env.DATABASE_POOL_SIZE) ?? defaults.database.poolSize,
       connectTimeoutMs: nonEmpty(env.DATABASE_CONNECT_TIMEOUT_MS) ?? defaults.database.connectTimeoutMs,

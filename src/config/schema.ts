@@ -101,6 +101,11 @@ export const configSchema = z.object({
     interactionTtl: positiveInt,
     grantTtl: positiveInt,
     idTokenTtl: positiveInt,
+    /**
+     * Tokens exchanged from API keys (RFC 8693). Workflow services may verify them locally, where a
+     * revocation reaches them only when they expire: at most five minutes.
+     */
+    exchangedTokenTtl: positiveInt.max(300, 'at most 300 seconds: local verifiers see a revocation only at expiry'),
   }),
   apiKeys: z.object({
     prefix: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,9}[-_]$/, 'must be 1-10 letters/digits ending in "-" or "_", e.g. sk- or wfk_'),
@@ -108,11 +113,21 @@ export const configSchema = z.object({
     defaultRollGraceSeconds: z.coerce.number().int().nonnegative(),
   }),
   plans: z.record(z.string(), planSchema),
-  /** Webhook delivery (issue 8). */
+  /** Webhook delivery. */
   webhooks: z.object({
     /** Delays in seconds before each retry; attempts = length + 1. */
     retrySchedule: z.array(z.number().int().nonnegative()).min(1, 'needs at least one delay'),
     pollIntervalMs: positiveInt,
+    /** One delivery attempt gives up after this long; at most this much of the answer is kept. */
+    requestTimeoutMs: positiveInt,
+    maxResponseBytes: positiveInt,
+    /** An endpoint failing without a success for this long is disabled. */
+    disableAfterSeconds: positiveInt,
+    /** A claimed delivery is another instance's to retry after this long (a dispatcher died mid-delivery). */
+    leaseMs: positiveInt,
+    batchSize: positiveInt,
+    /** How often keys are scanned for expiry notices (api_key.expiring, api_key.expired). */
+    expiryScanIntervalMs: positiveInt,
     /** Secret-scanner public keys (PEM, ECDSA P-256) by key identifier, for leaked-key reports. */
     scannerPublicKeys: z.record(z.string(), z.string()),
   }),
@@ -121,7 +136,7 @@ export const configSchema = z.object({
     /** Development and tests only: lifts the SSRF guard (private addresses, plain http). */
     allowPrivateNetworks: z.boolean(),
   }),
-  /** Rate limits (issue 5). */
+  /** Rate limits. */
   rateLimits: z.object({
     enabled: z.boolean(),
     /** Redis unreachable: 'open' serves with a per-process estimate, 'closed' refuses. */
@@ -151,6 +166,21 @@ export const configSchema = z.object({
     ttlMs: positiveInt.max(300_000, 'at most 300000 (5 minutes): it bounds how stale a revocation can be without pub/sub'),
     negativeTtlMs: positiveInt.max(300_000),
     maxEntries: positiveInt.min(100),
+  }),
+  /** The HTTP server and the WORKERS primary. */
+  http: z.object({
+    /** Longer than a balancer's idle timeout (60 s for most), so the balancer closes idle connections first. */
+    keepAliveTimeoutMs: positiveInt,
+    requestTimeoutMs: positiveInt,
+    /** Workers dying more often than this in a minute mean a crash loop: the primary stops. */
+    workerMaxRestartsPerMinute: positiveInt,
+  }),
+  accounts: z.object({
+    invitationTtlSeconds: positiveInt,
+    dashboardSessionIdleSeconds: positiveInt,
+    dashboardSessionAbsoluteSeconds: positiveInt,
+    /** How often expired durable OAuth artifacts (grants, sessions, refresh tokens) are deleted. */
+    artifactSweepIntervalMs: positiveInt,
   }),
   seedDevData: z.boolean(),
   /** Processes serving the port (node:cluster); >1 needs PostgreSQL and Redis (shared state). */

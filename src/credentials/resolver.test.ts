@@ -97,7 +97,7 @@ function build(table: KeyTable) {
     refused: caches.create<Resolution>('refused', { max: 100, ttlMs: 5_000 }),
     onApiKeyUse: (id) => uses.push(id),
   });
-  const exchange: ExchangeDeps = { issuer: ISSUER, apiAudience: AUDIENCE, signingKey: activeSigningKey(readKeys(keysDir)), pepper: PEPPER, resolver };
+  const exchange: ExchangeDeps = { issuer: ISSUER, apiAudience: AUDIENCE, signingKey: activeSigningKey(readKeys(keysDir)), pepper: PEPPER, resolver, ttlSeconds: 300 };
   return { resolver, caches, uses, exchange };
 }
 

@@ -12,8 +12,6 @@ import type { Provider } from '../oauth/provider.js';
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const API_KEY_TOKEN_TYPE = 'urn:flowgate:params:oauth:token-type:api-key';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-/** Exchanged tokens are verified locally by busy callers, so they must not outlive a revocation long. */
-export const EXCHANGED_TOKEN_TTL = 300;
 
 export interface ExchangeDeps {
   issuer: string;
@@ -21,6 +19,8 @@ export interface ExchangeDeps {
   signingKey: StoredKey;
   pepper: string;
   resolver: CredentialResolver;
+  /** config tokens.exchangedTokenTtl: local verifiers see a revocation only when the token expires. */
+  ttlSeconds: number;
 }
 
 /**
@@ -55,7 +55,7 @@ export async function exchangeApiKey(d: ExchangeDeps, params: URLSearchParams, c
   if (notHeld.length) throw oauthErrors.invalidScope(`the API key does not hold: ${notHeld.join(' ')}`);
   const scopes = requested.length ? requested : key.scopes;
   const now = Math.floor(Date.now() / 1000);
-  const exp = Math.min(now + EXCHANGED_TOKEN_TTL, key.expiresAt ?? Infinity);
+  const exp = Math.min(now + d.ttlSeconds, key.expiresAt ?? Infinity);
   const { created_at: _c, retired_at: _r, ...jwk } = d.signingKey;
   const signingKey = await importJWK(jwk as JWK, d.signingKey.alg);
   const token = await new SignJWT({

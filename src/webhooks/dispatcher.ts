@@ -15,14 +15,14 @@ export interface DispatcherOptions {
   retrySchedule: number[];
   allowPrivateNetworks: boolean;
   pollIntervalMs: number;
-  timeoutMs?: number;
-  maxResponseBytes?: number;
-  /** An endpoint failing without a success for this long is disabled (issue 8: 5 days). */
-  disableAfterMs?: number;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  /** An endpoint failing without a success for this long is disabled. */
+  disableAfterMs: number;
   /** How long a claimed delivery stays invisible to other instances; above the timeout. */
-  leaseMs?: number;
-  batchSize?: number;
-  expiryScanIntervalMs?: number;
+  leaseMs: number;
+  batchSize: number;
+  expiryScanIntervalMs: number;
   resolve?: Resolver;
 }
 
@@ -56,7 +56,7 @@ export class Dispatcher {
   private running: Promise<void> | undefined;
   private stopped = true;
   private lastExpiryScan = 0;
-  private readonly o: Required<Omit<DispatcherOptions, 'resolve'>> & { resolve?: Resolver };
+  private readonly o: DispatcherOptions;
 
   constructor(
     private readonly ds: DataSource,
@@ -65,15 +65,7 @@ export class Dispatcher {
     private readonly logger: Logger,
     opts: DispatcherOptions,
   ) {
-    this.o = {
-      timeoutMs: 10_000,
-      maxResponseBytes: 4096,
-      disableAfterMs: 5 * 24 * 3600 * 1000,
-      leaseMs: 60_000,
-      batchSize: 20,
-      expiryScanIntervalMs: 60_000,
-      ...opts,
-    };
+    this.o = opts;
   }
 
   start(): void {
