@@ -85,7 +85,7 @@ describe('API keys in each of their three places', () => {
     expect(q.body.data.map((w: { id: string }) => w.id).sort()).toEqual([wfA, wfA2].sort());
   });
 
-  it('an organization that refuses keys in the query string is obeyed by workflow services too (seed 001)', async () => {
+  it('an organization that refuses keys in the query string is obeyed by workflow services too', async () => {
     const org = (await env.server.services.accounts.createOrganization(CLI_ACTOR, { name: 'No query keys', plan: 'enterprise' })).id;
     const { key: k } = await key({ preset: 'read_only' }, org);
     expect((await call('GET', `/api/v1/workflows?api-key=${k}`)).status).toBe(200);
@@ -258,7 +258,7 @@ describe('server-to-server', () => {
   });
 });
 
-describe('inbound webhooks (seed 002 webhook category)', () => {
+describe('inbound webhooks (the webhook category)', () => {
   it('a signed webhook triggers the workflow; a forged or replayed one is refused', async () => {
     const created = await call('POST', '/api/v1/workflows', { 'x-api-key': adminKeyA }, { name: 'Hooked' });
     const { id, webhook_secret } = created.body.data;

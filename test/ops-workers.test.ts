@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, TEST_REDIS_URL } from './support/server.js';
 import { freePort, npmStart, type StartedProcess } from './support/process.js';
 
-// WORKERS=N (issue 4): N processes on one port through node:cluster, on PostgreSQL and Redis.
+// WORKERS=N: N processes on one port through node:cluster, on PostgreSQL and Redis.
 const dir = mkdtempSync(path.join(os.tmpdir(), 'flowgate-workers-'));
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let running: StartedProcess | undefined;

@@ -75,8 +75,8 @@ describe('exactness with a controlled clock (sliding log)', () => {
     // A platform-wide resource server: it sees every organization's keys.
     const platform = await createClient(env, { orgId: null, grantTypes: ['client_credentials'], redirectUris: [], introspect: true });
     const read = async (token: string) => (await introspect(env, platform, token, { ratelimit_category: 'read' })).body.ratelimit;
-    expect(await read(k.key)).toMatchObject({ limit: 1000, window: 60 }); // free plan, seed 002
-    await limits().policies.setOrgLimits(other, { all: { limit: 1000, window: '1h' } }); // seed 003
+    expect(await read(k.key)).toMatchObject({ limit: 1000, window: 60 }); // the free plan's read limit
+    await limits().policies.setOrgLimits(other, { all: { limit: 1000, window: '1h' } }); // one shared hourly budget
     expect(await read(k.key)).toMatchObject({ policy: 'read', limit: 1000, window: 3600 });
     await limits().policies.setKeyLimits(k.apiKey.id, { read: { limit: 50, window: 60 } });
     expect(await read(k.key)).toMatchObject({ limit: 50, window: 60 });

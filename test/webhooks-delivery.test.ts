@@ -55,7 +55,7 @@ describe('webhook delivery', () => {
       expect(payload.type).toBe('member.added');
       expect(payload.data).toMatchObject({ id: user.id, object: 'user', organization_id: org.id, actor: { type: 'cli' } });
       expect(payload.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
-      // Seed 003's simple form: hex HMAC of the raw body with the same secret bytes.
+      // The simple form: hex HMAC of the raw body with the same secret bytes.
       const hex = createHmac('sha256', Buffer.from(secret.slice(6), 'base64')).update(hit.body).digest('hex');
       expect(hit.headers['x-flowgate-signature']).toBe(`sha256=${hex}`);
       expect(hit.headers['webhook-id']).toMatch(/^msg_[0-9a-f-]{36}$/);

@@ -57,7 +57,7 @@ describe('SDK webhook receiver', () => {
     expect(got.at(-1)).toMatchObject({ type: 'api_key.created', data: { id: 'k1' } });
   });
 
-  it('refuses a wrong signature, a changed body and a missing header in the seeds\' error shape', async () => {
+  it('refuses a wrong signature, a changed body and a missing header in the documented error shape', async () => {
     const raw = body();
     const wrong = await post(raw, signed(raw, { key: `whsec_${randomBytes(32).toString('base64')}` })).expect(401);
     expect(wrong.body).toEqual({ success: false, error: { code: 'INVALID_WEBHOOK_SIGNATURE', message: 'The webhook signature does not match' } });

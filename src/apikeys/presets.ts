@@ -1,14 +1,14 @@
 import type { Role } from '../accounts/entities.js';
 import { ADMIN_SCOPES, MANAGEMENT_SCOPES, PLATFORM_SCOPES } from '../oauth/scopes.js';
 
-/** Every scope an API key may carry: the workflow API's (seed 002) and Flowgate's management ones. */
+/** Every scope an API key may carry: the workflow API's and Flowgate's management ones. */
 export const API_KEY_SCOPES = [...Object.keys(PLATFORM_SCOPES), ...Object.keys(MANAGEMENT_SCOPES)];
 
 /**
- * Seed 003's permission levels mapped onto scopes:
+ * The three permission levels users know from other platforms, mapped onto scopes:
  * - read_only: view workflows, runs and connections; modify nothing.
  * - read_write: also create, update and run workflows and manage connections ("triggers and
- *   integrations"). Seed 002's `connections:write` covers DELETE /connections/:id as well, so this
+ *   integrations"). The workflow API's `connections:write` covers DELETE /connections/:id as well, so this
  *   preset can remove a connection; it cannot manage keys or webhooks.
  * - full_access: everything, including managing API keys and webhooks ("Manage API keys and settings"),
  *   and for owners and admins the organization's clients, members, teams and settings.

@@ -68,7 +68,7 @@ export interface Caller {
 export interface ApiKeyView {
   id: string;
   name: string;
-  /** `sk-AbCd…wxyz` for keys the caller may manage; fully masked otherwise (seed 001). */
+  /** `sk-AbCd…wxyz` for keys the caller may manage; fully masked otherwise. */
   display: string;
   masked: boolean;
   org_id: string;
@@ -298,7 +298,7 @@ export class ApiKeysService {
     return { key, apiKey: this.view({ ...row, ...patch }, caller.principal) };
   }
 
-  /** Delete = revoke: immediate (every instance, via invalidation) and final (seed 001). */
+  /** Delete = revoke: immediate (every instance, via invalidation) and final. */
   async revoke(caller: Caller, id: string): Promise<void> {
     const row = await this.findManageable(caller, id);
     await this.ds.transaction(async (m) => {

@@ -1,7 +1,7 @@
 import type { AuditEvent } from './entity.js';
 
 /**
- * The public event types (issue 8). Every one of them is an audit action recorded through
+ * The public event types. Every one of them is an audit action recorded through
  * `AuditLog.record`; only these reach the outbox and webhooks. Other audit actions (organization.created,
  * webhook_endpoint.created, ...) stay in the audit log only.
  */

@@ -143,7 +143,7 @@ export const configSchema = z.object({
     failMode: z.enum(['open', 'closed'], { error: 'must be "open" or "closed"' }),
     /** A Redis check slower than this counts as an outage for the request. */
     timeoutMs: positiveInt,
-    /** Per-credential limits by category when the plan names none (seed 002, per minute). */
+    /** Per-credential limits by category when the plan names none (per minute). */
     defaults: categoryLimitsSchema,
     /** Flowgate's own endpoints: the token endpoint per authenticated client, the management API per credential. */
     token: rateLimitSchema,

@@ -33,7 +33,7 @@ describe('API key format', () => {
       expect(parseApiKey(bad)).toBeUndefined();
     }
     expect(parseApiKey(`${key}x`)).toBeUndefined();
-    expect(parseApiKey('sk-ABCDEFGhijklmnoPQRSTuvwxyz1234567890ABCDEFG')).toBeUndefined(); // seed 000's example
+    expect(parseApiKey('sk-ABCDEFGhijklmnoPQRSTuvwxyz1234567890ABCDEFG')).toBeUndefined(); // a documented example key, not one with a valid checksum
   });
 
   it('scanner regex finds keys in text and skips look-alikes', () => {

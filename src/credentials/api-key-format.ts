@@ -3,7 +3,7 @@ import { crc32 } from 'node:zlib';
 
 /**
  * API key format: `<prefix><random><checksum>`.
- * - prefix: per deployment (`sk-` by default, `wfk_` in seed 002): 1-10 letters/digits ending in `-` or `_`.
+ * - prefix: per deployment (`sk-` by default, `wfk_` for a workflow platform's keys): 1-10 letters/digits ending in `-` or `_`.
  * - random: 32 base62 characters drawn without bias from crypto.randomBytes: 32 × log2(62) ≈ 190.5 bits.
  * - checksum: CRC32 of `<prefix><random>`, base62, left-padded to 6 characters (62^6 > 2^32), as GitHub
  *   tokens do. A mistyped or invented key fails here, before any store is asked.

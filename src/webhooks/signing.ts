@@ -4,8 +4,8 @@ import { createHmac, randomBytes } from 'node:crypto';
  * Standard Webhooks signing (https://www.standardwebhooks.com, "Signature scheme"):
  * `webhook-signature: v1,<base64 HMAC-SHA256(secret, "<id>.<timestamp>.<body>")>`, the secret being
  * the base64-decoded part after `whsec_`. Several signatures are space-separated (secret rotation).
- * Flowgate also sends `X-Flowgate-Signature: sha256=<hex HMAC-SHA256(secret, body)>` (seed 003's
- * simpler form), with the same secret bytes.
+ * Flowgate also sends `X-Flowgate-Signature: sha256=<hex HMAC-SHA256(secret, body)>` (the simpler
+ * form many receivers already verify), with the same secret bytes.
  */
 export const SECRET_PREFIX = 'whsec_';
 
