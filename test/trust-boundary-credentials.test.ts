@@ -16,6 +16,7 @@ import { API_KEY_TOKEN_TYPE, TOKEN_EXCHANGE } from '../src/endpoints/token-excha
 import { startServer, type RunningServer } from '../src/server.js';
 import { createLogger } from '../src/http/logger.js';
 import { freePort } from './support/process.js';
+import { flowgateFetch } from '@flowgate/sdk/fetch';
 
 let env: TestEnv;
 let orgId: string;
@@ -392,7 +393,7 @@ describe('query-string keys', () => {
 });
 
 describe('keys keep working when the deployment changes its key prefix', () => {
-  it('at introspection and at Flowgate\'s API', async () => {
+  it('at introspection, at Flowgate\'s API and through the SDK', async () => {
     const { key } = await createKey({ scopes: ['api_keys:read'] });
     expect(key.startsWith(env.config.apiKeys.prefix)).toBe(true);
     const port = await freePort();
@@ -401,6 +402,11 @@ describe('keys keep working when the deployment changes its key prefix', () => {
       const url = `http://127.0.0.1:${port}`;
       expect((await introspect(key, {}, url)).body).toMatchObject({ active: true, org_id: orgId });
       expect((await request(url).get('/api/v1/auth/whoami').set('Authorization', `Bearer ${key}`)).status).toBe(200);
+      const sdk = flowgateFetch({ issuer: url, clientId: rs.clientId, clientSecret: rs.clientSecret! });
+      for (const headers of [{ 'x-api-key': key }, { authorization: `Bearer ${key}` }] as Record<string, string>[]) {
+        const auth = await sdk.authenticate(new Request('http://service.test/api/v1/workflows', { headers }));
+        expect(auth instanceof Response ? auth.status : auth.identity.orgId).toBe(orgId);
+      }
       const fresh = await renamed.services.apiKeys.create({ actor: CLI_ACTOR }, orgId, { name: 'new', scopes: ['api_keys:read'] });
       expect(fresh.key.startsWith('wfk_')).toBe(true);
       expect((await introspect(fresh.key, {}, env.url)).body.active).toBe(true);
