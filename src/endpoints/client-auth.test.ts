@@ -6,7 +6,7 @@ import type { ClientRows } from '../oauth/client-rows.js';
 import type { OAuthClient } from '../oauth/entities.js';
 import { hashClientSecret } from '../oauth/secrets.js';
 import { authenticateClient, CLIENT_ASSERTION_TYPE, type ClientAuthDeps } from './client-auth.js';
-import { OAuthError } from './oauth-error.js';
+import { OAuthError } from '../http/oauth-error.js';
 
 const ISSUER = 'https://auth.example.test';
 const ENDPOINT = `${ISSUER}/token/introspection`;

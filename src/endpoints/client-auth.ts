@@ -6,7 +6,7 @@ import { secretMatches } from '../oauth/secrets.js';
 import type { ClientDirectory, ClientRecord } from '../credentials/client-directory.js';
 import type { ClientKeys } from '../credentials/client-keys.js';
 import { livesTooLong } from '../oauth/assertion-lifetime.js';
-import { oauthErrors } from './oauth-error.js';
+import { oauthErrors } from '../http/oauth-error.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 

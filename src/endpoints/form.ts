@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { AppError } from '../http/errors.js';
 import { readRawBody } from '../http/raw-body.js';
 import { isUnsafeText } from '../http/unsafe-text.js';
-import { oauthErrors } from './oauth-error.js';
+import { oauthErrors } from '../http/oauth-error.js';
 
 /**
  * Parameters that may appear more than once: RFC 8707 §2 (`resource`) and RFC 8693 §2.1 (`audience`,

@@ -9,7 +9,7 @@ import type { StoredKey } from '../oauth/signing-keys.js';
 import { authenticateClient, type ClientAuthDeps } from './client-auth.js';
 import { isForm, readForm } from './form.js';
 import { activeAnswer, inactiveAnswer, sees, type Answer, type Caller } from './introspection-answer.js';
-import { errorReply, OAuthError, oauthErrors, sendNode, type OAuthReply } from './oauth-error.js';
+import { errorReply, OAuthError, oauthErrors, sendNode, type OAuthReply } from '../http/oauth-error.js';
 import { recordIntrospectionReply } from '../metrics/registry.js';
 
 export const INTROSPECTION_PATH = '/token/introspection';
@@ -110,7 +110,7 @@ export function introspectionEndpoint(d: IntrospectionDeps) {
     handle(req).then(send, (err) => {
       if (err instanceof OAuthError) return send(errorReply(err));
       d.logger.error({ err, reqId }, 'introspection failed');
-      if (!res.headersSent) send({ status: 500, body: { error: 'server_error', error_description: 'internal error' } });
+      if (!res.headersSent) send(errorReply(new OAuthError(500, 'server_error', 'internal error')));
       else res.destroy();
     });
     return true;

@@ -3,7 +3,7 @@ import { rateLimitView } from '../ratelimit/introspection.js';
 import type { RateLimitService } from '../ratelimit/service.js';
 import { authenticateClient, type ClientAuthDeps } from './client-auth.js';
 import { isForm, readForm } from './form.js';
-import { answeringOAuthErrors, oauthErrors, sendKoa } from './oauth-error.js';
+import { answeringOAuthErrors, oauthErrors, sendKoa } from '../http/oauth-error.js';
 
 export const RATELIMIT_CHECK_PATH = '/ratelimit/check';
 

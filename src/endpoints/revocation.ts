@@ -9,7 +9,7 @@ import type { ClientKeys } from '../credentials/client-keys.js';
 import { verifyServiceJwt } from '../credentials/service-jwt.js';
 import { authenticateClient, presentedMethods, type ClientAuthDeps } from './client-auth.js';
 import { isForm, readForm } from './form.js';
-import { answeringOAuthErrors, oauthErrors, sendKoa } from './oauth-error.js';
+import { answeringOAuthErrors, oauthErrors, sendKoa } from '../http/oauth-error.js';
 
 export const REVOCATION_PATH = '/token/revocation';
 

@@ -5,7 +5,7 @@ import { hashApiKey } from '../credentials/api-key-hash.js';
 import { secretFingerprint } from '../credentials/api-key.js';
 import type { CredentialResolver } from '../credentials/resolver.js';
 import type { ClientRecord } from '../credentials/client-directory.js';
-import { OAuthError, oauthErrors, type OAuthReply } from './oauth-error.js';
+import { OAuthError, oauthErrors, type OAuthReply } from '../http/oauth-error.js';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { Provider } from '../oauth/provider.js';
 

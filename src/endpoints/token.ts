@@ -4,7 +4,7 @@ import { exchangeApiKey, TOKEN_EXCHANGE, type ExchangeDeps } from './token-excha
 import type { ClientDirectory } from '../credentials/client-directory.js';
 import { authenticateClient, presentedMethods, type ClientAuthDeps } from './client-auth.js';
 import { isForm, readForm } from './form.js';
-import { answeringOAuthErrors, OAuthError, oauthErrors, sendKoa } from './oauth-error.js';
+import { answeringOAuthErrors, OAuthError, oauthErrors, sendKoa } from '../http/oauth-error.js';
 import { parseBasicAuth } from '../http/basic-auth.js';
 
 export const TOKEN_PATH = '/token';

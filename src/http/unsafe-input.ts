@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import { errorReply, oauthErrors, sendKoa } from './oauth-error.js';
 import { AppError, sendError } from './errors.js';
 import { readRawBody } from './raw-body.js';
 import type { Renderer } from './render.js';
@@ -39,15 +40,14 @@ export function unsafeTextError(field: string): AppError {
 function refuse(ctx: Context, surface: Surface, field: string, render: Renderer): void {
   const err = unsafeTextError(field);
   if (surface === 'json') return sendError(ctx, err);
-  ctx.status = 400;
-  ctx.set('Cache-Control', 'no-store');
   if (surface === 'page') {
+    ctx.status = 400;
+    ctx.set('Cache-Control', 'no-store');
     ctx.type = 'html';
     ctx.body = render('error', { title: 'Something went wrong', error: 'invalid_request', description: err.message });
     return;
   }
-  ctx.set('Pragma', 'no-cache');
-  ctx.body = { error: 'invalid_request', error_description: `${printable(field)} ${MESSAGE}` };
+  sendKoa(ctx, errorReply(oauthErrors.invalidRequest(`${printable(field)} ${MESSAGE}`)));
 }
 
 function decodeSegment(s: string): string {
@@ -100,9 +100,7 @@ export function refuseUnsafeProviderForms(render: Renderer, browserPaths: readon
         raw = (await readRawBody(req, PROVIDER_BODY_LIMIT)).toString('utf8');
       } catch (err) {
         if (!(err instanceof AppError && err.status === 413)) throw err;
-        ctx.status = 413;
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { error: 'invalid_request', error_description: 'request body too large' };
+        sendKoa(ctx, errorReply(oauthErrors.tooLarge()));
         return;
       }
       req.body = raw;

@@ -1,4 +1,5 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { errorReply, oauthErrors, sendKoa } from '../../http/oauth-error.js';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors, type ResourceServer, type ResourceServerInstance, type TokenEndpointGrantContext } from 'oidc-provider';
 import { CLIENT_AUTH_SIGNING_ALGS } from '../client-auth-algs.js';
@@ -59,9 +60,8 @@ export function registerJwtBearerGrant(provider: Provider, resourceServerInfo: R
     if (params?.grant_type !== JWT_BEARER || !params.assertion || params.assertion !== params.client_assertion) return;
     if ((err as { error?: string }).error !== 'invalid_client') return;
     const detail = (err as { error_detail?: string }).error_detail;
-    ctx.status = 400;
     ctx.remove('WWW-Authenticate');
-    ctx.body = { error: 'invalid_grant', error_description: `the assertion was refused${detail ? `: ${detail}` : ''}` };
+    sendKoa(ctx, errorReply(oauthErrors.invalidGrant(`the assertion was refused${detail ? `: ${detail}` : ''}`)));
   });
 }
 
