@@ -8,7 +8,7 @@ import { grantTag } from '../oauth/grant-tag.js';
 import type { Cache } from '../storage/cache.js';
 import { tags } from '../storage/invalidation.js';
 import type { KeyValueStore } from '../storage/kv.js';
-import { judgeKey, keyTags, type ApiKeyRows } from './api-key.js';
+import { judgeKey, keyTags, type ApiKeyRow, type ApiKeyRows } from './api-key.js';
 import type { ClientDirectory } from './client-directory.js';
 import type { ClientKeys } from './client-keys.js';
 import { OPAQUE_SHAPE, readAccessToken, readRefreshToken, type StoredToken } from './opaque-token.js';
@@ -119,26 +119,16 @@ export class CredentialResolver {
     const t = keyTags(row);
     if (!judged.ok) return { resolution: { ...judged, kind: 'api_key' }, tags: t };
     const resolution: ResolvedCredential = {
-      ok: true,
+      ...asKey(row),
       kind: 'api_key',
-      orgId: row.org_id,
-      userId: row.created_by,
-      role: row.creator_role as Role | null,
-      memberTeamId: null,
       clientId: null,
-      keyId: row.id,
       scopes: row.scopes,
-      teamId: row.team_id,
-      workflowId: row.workflow_id,
       expiresAt: row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : null,
       issuedAt: null,
       jti: null,
       audience: null,
       subject: row.created_by ?? row.id,
       queryAllowed: row.allow_query !== false,
-      plan: row.org_plan,
-      keyLimits: row.rate_limit,
-      orgLimits: row.org_limits,
     };
     // Kept no longer than the key lives, nor than the grace of a rolled-away secret.
     const until = Math.min(row.expires_at?.getTime() ?? Infinity, judged.matched === 'previous' ? row.previous_expires_at!.getTime() : Infinity);
@@ -194,26 +184,16 @@ export class CredentialResolver {
     }
     const held = new Set(row.scopes);
     const resolution: ResolvedCredential = {
-      ok: true,
+      ...asKey(row),
       kind: 'exchanged_token',
-      orgId: row.org_id,
-      userId: row.created_by,
-      role: row.creator_role as Role | null,
-      memberTeamId: null,
       clientId: viaClient,
-      keyId,
       scopes: (str(payload.scope) ?? '').split(' ').filter((s) => s && held.has(s)),
-      teamId: row.team_id,
-      workflowId: row.workflow_id,
       expiresAt: payload.exp!,
       issuedAt: payload.iat ?? null,
       jti: payload.jti!,
       audience: payload.aud ?? null,
       subject: str(payload.sub) ?? keyId,
       queryAllowed: false,
-      plan: row.org_plan,
-      keyLimits: row.rate_limit,
-      orgLimits: row.org_limits,
     };
     const graceEnd = judged.matched === 'previous' ? row.previous_expires_at!.getTime() : Infinity;
     return { resolution, tags: t, until: Math.min(until, graceEnd) };
@@ -324,6 +304,23 @@ export class CredentialResolver {
     };
     return { resolution, tags: t2, until };
   }
+}
+
+/** What a key and every token derived from it share: who, where, within what, on whose budget. */
+function asKey(row: ApiKeyRow) {
+  return {
+    ok: true as const,
+    orgId: row.org_id,
+    userId: row.created_by,
+    role: row.creator_role as Role | null,
+    memberTeamId: null,
+    keyId: row.id,
+    teamId: row.team_id,
+    workflowId: row.workflow_id,
+    plan: row.org_plan,
+    keyLimits: row.rate_limit,
+    orgLimits: row.org_limits,
+  };
 }
 
 interface TokenFields {

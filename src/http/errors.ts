@@ -1,17 +1,15 @@
 import type { Context, Next } from 'koa';
+import { errorBody, FlowgateError } from '@flowgate/sdk/errors';
 
-/** Flowgate's one JSON error: `{"success": false, "error": {"code", "message", "details"}}`. */
-export class AppError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: Record<string, unknown>,
-    readonly headers?: Record<string, string>,
-  ) {
-    super(message);
-  }
-}
+export { errorBody };
+
+/**
+ * Flowgate's one JSON error: `{"success": false, "error": {"code", "message", "details"}}`. The class
+ * is the SDK's, so that Flowgate's API and every workflow service built on the SDK throw, answer and
+ * recognise the same error.
+ */
+export const AppError = FlowgateError;
+export type AppError = FlowgateError;
 
 /**
  * One input field at fault: `path` is the field's dotted path in the request as the API names it
@@ -45,9 +43,6 @@ export const errors = {
   conflict: (message: string, field?: string) => new AppError(409, 'CONFLICT', message, field === undefined ? undefined : issuesDetails([{ path: field, message }])),
 };
 
-export function errorBody(code: string, message: string, details?: Record<string, unknown>) {
-  return { success: false as const, error: { code, message, ...(details !== undefined && { details }) } };
-}
 
 export function sendError(ctx: Context, err: AppError): void {
   ctx.status = err.status;
