@@ -97,8 +97,12 @@ function clientLines(c: ReturnType<typeof clientView>, secret?: string): string 
 
 /** The CLI builds the API's request from its flags and parses it with the API's schema. */
 export function clientCreateFromFlags(values: Record<string, any>) {
-  return parse(clientRegistrationInput, {
-    client_name: required(values, 'name'),
+  return parse(clientRegistrationInput, { client_name: required(values, 'name'), ...clientMetadataFlags(values) });
+}
+
+/** The client metadata a create or an update takes from the same flags (RFC 7591 names). */
+function clientMetadataFlags(values: Record<string, any>) {
+  return {
     ...(values['redirect-uri'] && { redirect_uris: values['redirect-uri'] }),
     ...(values['grant-type'] && { grant_types: values['grant-type'] }),
     ...(values['auth-method'] && { token_endpoint_auth_method: values['auth-method'] }),
@@ -106,7 +110,7 @@ export function clientCreateFromFlags(values: Record<string, any>) {
     ...(values['jwks-uri'] && { jwks_uri: values['jwks-uri'] }),
     ...(values.scope !== undefined && { scope: values.scope }),
     ...(values.introspect && { introspection: true }),
-  });
+  };
 }
 
 export const MANAGEMENT_COMMANDS: Record<string, Command> = {
@@ -115,13 +119,7 @@ export const MANAGEMENT_COMMANDS: Record<string, Command> = {
     if (values.introspect && values['no-introspect']) throw new UsageError('give --introspect or --no-introspect, not both');
     const input = parse(clientUpdateInput, {
       ...(values.name !== undefined && { client_name: values.name }),
-      ...(values['redirect-uri'] && { redirect_uris: values['redirect-uri'] }),
-      ...(values['grant-type'] && { grant_types: values['grant-type'] }),
-      ...(values['auth-method'] && { token_endpoint_auth_method: values['auth-method'] }),
-      ...(values['jwks-file'] && { jwks: jwksFile(values) }),
-      ...(values['jwks-uri'] && { jwks_uri: values['jwks-uri'] }),
-      ...(values.scope !== undefined && { scope: values.scope }),
-      ...(values.introspect && { introspection: true }),
+      ...clientMetadataFlags(values),
       ...(values['no-introspect'] && { introspection: false }),
     });
     const client = await s.clients.update(CLI_ACTOR, await clientOrg(s, id), id, input);
