@@ -1,29 +1,65 @@
 // Flowgate as the benchmark runs it: one process, on PostgreSQL and Redis, seeded with one
-// credential of each kind. Prints what the load generator needs as one JSON line on stdout.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+// credential of each kind (and BENCH_COLD_KEYS more API keys, written straight to the table, for the
+// cold-cache rows). It runs the compiled server (dist/, what `npm start` runs), not the TypeScript
+// sources: transpiling at run time costs memory and start-up a production process does not pay.
+// Prints what the load generator needs as one JSON line on stdout.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
-import { pino } from 'pino';
-import { createLogger } from '../src/http/logger.js';
-import { startTracing } from '../src/tracing/index.js';
+
+type Dist<T> = Promise<T>;
+const dist = (m: string) => `../dist/src/${m}.js`;
+const { loadConfig } = await (import(dist('config/load')) as Dist<typeof import('../src/config/load.js')>);
+const { createLogger } = await (import(dist('http/logger')) as Dist<typeof import('../src/http/logger.js')>);
+const { startTracing } = await (import(dist('tracing/index')) as Dist<typeof import('../src/tracing/index.js')>);
+const { pino } = await import('pino');
 
 // BENCH_OTLP_ENDPOINT: the same server with OpenTelemetry on (spans exported to that URL). Tracing
 // hooks module loading, so everything that loads pg or ioredis is imported after it starts.
 const tracing = process.env.BENCH_OTLP_ENDPOINT
   ? await startTracing({ tracing: { otlpEndpoint: process.env.BENCH_OTLP_ENDPOINT, serviceName: 'flowgate-bench', sampleRatio: 1 } } as Config)
   : undefined;
-const { startServer } = await import('../src/server.js');
-const { CLI_ACTOR } = await import('../src/audit/service.js');
-const { JWT_BEARER } = await import('../src/oauth/grants/jwt-bearer.js');
-const { createTestDatabase } = await import('../test/support/server.js');
-const { freePort } = await import('../test/support/process.js');
+const { default: pg } = await import('pg');
+const { startServer } = await (import(dist('server')) as Dist<typeof import('../src/server.js')>);
+const { CLI_ACTOR } = await (import(dist('audit/service')) as Dist<typeof import('../src/audit/service.js')>);
+const { JWT_BEARER } = await (import(dist('oauth/grants/jwt-bearer')) as Dist<typeof import('../src/oauth/grants/jwt-bearer.js')>);
+const { generateApiKey, parseApiKey } = await (import(dist('credentials/api-key-format')) as Dist<typeof import('../src/credentials/api-key-format.js')>);
+const { hashApiKey } = await (import(dist('credentials/api-key-hash')) as Dist<typeof import('../src/credentials/api-key-hash.js')>);
+
+const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+async function createDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `flowgate_bench_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  return {
+    url: PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+    srv.on('error', reject);
+  });
+}
 
 const port = await freePort();
-const db = await createTestDatabase();
+const db = await createDatabase();
 const keysDir = mkdtempSync(path.join(os.tmpdir(), 'flowgate-bench-keys-'));
 const config = loadConfig({
   NODE_ENV: 'production',
@@ -33,7 +69,8 @@ const config = loadConfig({
   DATABASE_URL: db.url,
   REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
   REDIS_PREFIX: `fgbench:${randomBytes(4).toString('hex')}:`,
-  LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+  // The default level (info: one request line per request), unless a row asks for another.
+  LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
   COOKIE_SECRETS: randomBytes(32).toString('base64url'),
   API_KEY_PEPPER: randomBytes(32).toString('base64url'),
   KEYS_DIR: keysDir,
@@ -42,7 +79,9 @@ const config = loadConfig({
   METRICS_PORT: '0',
   // The token endpoint is limited per client (300/min by default); the benchmark measures issuance,
   // so the limit is raised out of the way while the check itself (one Redis round trip) still runs.
-  RATE_LIMITS: JSON.stringify({ token: { limit: 1_000_000_000, window: '1m' } }),
+  RATE_LIMITS: JSON.stringify({ token: { limit: 1_000_000, window: '1m' } }),
+  // For experiments only (the bench runs the defaults): BENCH_RATE_LIMIT_ENABLED=false.
+  RATE_LIMIT_ENABLED: process.env.BENCH_RATE_LIMIT_ENABLED ?? 'true',
 });
 // BENCH_LOG_SYNC=1: pino's synchronous stdout (one write per line), to measure what buffering saves.
 const server = await startServer(config, createLogger(config.logLevel, process.env.BENCH_LOG_SYNC === '1' ? pino.destination({ dest: 1, sync: true }) : undefined));
@@ -87,6 +126,29 @@ const serviceJwt = await new SignJWT({ scope: 'workflows:read' })
   .setExpirationTime('50m')
   .sign(privateKey);
 
+// Cold keys: many customers' keys, most of them not in any cache. Written in bulk, as the API would
+// store them (the same hash, prefix and format), so that seeding 20,000 takes a second, not minutes.
+const coldCount = Number(process.env.BENCH_COLD_KEYS ?? 0);
+let coldKeysFile: string | undefined;
+if (coldCount > 0) {
+  const keys: string[] = [];
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  for (let start = 0; start < coldCount; start += 5000) {
+    const batch = Array.from({ length: Math.min(5000, coldCount - start) }, () => generateApiKey(config.apiKeys.prefix));
+    keys.push(...batch);
+    await c.query(
+      `INSERT INTO api_keys (id, org_id, name, scopes, key_hash, key_start, key_last4)
+       SELECT i, $1, 'cold', ARRAY['workflows:read'], h, s, l FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) AS t(i, h, s, l)`,
+      [org.id, batch.map(() => randomUUID()), batch.map((k) => hashApiKey(config.apiKeys.pepper, k)), batch.map((k) => parseApiKey(k)!.start), batch.map((k) => parseApiKey(k)!.last4)],
+    );
+  }
+  await c.query('ANALYZE api_keys');
+  await c.end();
+  coldKeysFile = path.join(keysDir, 'cold-keys.json');
+  writeFileSync(coldKeysFile, JSON.stringify(keys));
+}
+
 process.stdout.write(
   `${JSON.stringify({
     url,
@@ -99,6 +161,8 @@ process.stdout.write(
     jwtToken,
     apiKey,
     serviceJwt,
+    coldKeysFile,
+    pid: process.pid,
   })}\n`,
 );
 

@@ -8,7 +8,7 @@ import { buildServices, type Services } from './compose/services.js';
 import { sweepExpiredArtifacts } from './oauth/adapter.js';
 import { readKeys } from './oauth/signing-keys.js';
 import { Drain } from './http/drain.js';
-import { safeUrl } from './http/logger.js';
+import { logRequest, safeUrl } from './http/logger.js';
 import { ReadinessProbe } from './health/readiness.js';
 import { routeTemplate } from './metrics/routes.js';
 import { answerMetrics, startMetricsServer } from './metrics/serve.js';
@@ -55,7 +55,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       if (path === '/readyz') {
         void probe.check(drain!.draining).then((r) => {
           json(res, r.httpStatus, r.body);
-          logRequest(logger, req, res, start);
+          logProbe(logger, req, res, start);
         });
         return;
       }
@@ -113,10 +113,8 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function logRequest(logger: Logger, req: http.IncomingMessage, res: http.ServerResponse, start: number): void {
-  if (logger.isLevelEnabled('info')) {
-    logger.info({ method: req.method, url: safeUrl(req.url ?? '/'), status: res.statusCode, ms: Math.round((performance.now() - start) * 10) / 10, ip: req.socket.remoteAddress }, 'request');
-  }
+function logProbe(logger: Logger, req: http.IncomingMessage, res: http.ServerResponse, start: number): void {
+  if (logger.isLevelEnabled('info')) logRequest(logger, { method: req.method, url: safeUrl(req.url ?? '/'), status: res.statusCode, ms: Math.round((performance.now() - start) * 10) / 10, ip: req.socket.remoteAddress });
 }
 
 /** Series read from the services: token issuance (provider events), pools, limiter, keys, build. */

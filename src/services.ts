@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import type { KeyValueStore } from './storage/kv.js';
 import type { CacheRegistry } from './storage/cache.js';
+import type { TokenLimitDeps } from './endpoints/token-limit.js';
 import type { Invalidation } from './storage/invalidation.js';
 import type { AuditLog } from './audit/service.js';
 import type { AccountsService } from './accounts/service.js';
@@ -65,6 +66,8 @@ export interface Services {
   dispatcher: Dispatcher;
   leakedKeys: LeakedKeysService;
   rateLimits: RateLimitService;
+  /** The token endpoint's limits and what they remember of proven client secrets. */
+  tokenLimit: TokenLimitDeps;
   rateLimitOverrides: RateLimitOverrides;
   invitations: InvitationsService;
   consents: ConsentsService;

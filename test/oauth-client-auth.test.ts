@@ -158,6 +158,13 @@ describe('private_key_jwt (RFC 7523 §2.2)', () => {
     expect((await present(await assertion(client.privateKey!, { jti }))).body.error).toBe('invalid_client');
   });
 
+  it('one assertion sent many times at once is accepted once (RFC 7523 §3 item 7: the jti is claimed atomically)', async () => {
+    const jwt = await assertion(client.privateKey!);
+    const answers = await Promise.all(Array.from({ length: 12 }, () => present(jwt)));
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
+    expect(answers.filter((a) => a.status === 401 && a.body.error === 'invalid_client')).toHaveLength(11);
+  });
+
   it('an expired assertion is invalid_client', async () => {
     const now = Math.floor(Date.now() / 1000);
     const res = await present(await assertion(client.privateKey!, { iat: now - 600, exp: now - 300 }));

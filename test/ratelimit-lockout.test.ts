@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
 import { startTestServer, type TestEnv } from './support/server.js';
 import { basicAuth, Browser, createClient, createUser, openLoginPage, parseForms, type TestClient, type TestUser } from './support/oauth.js';
 
@@ -70,6 +71,43 @@ describe('/token: failed client authentication', () => {
     for (let i = 0; i < 8; i++) expect((await token(c, 'wrong', '192.0.2.120')).status).toBe(401);
     for (let i = 0; i < 5; i++) expect((await token(c, c.clientSecret!, '198.51.100.9')).status).toBe(200);
     expect(await token(c, c.clientSecret!, '198.51.100.9')).toMatchObject({ status: 429, body: { error: 'slow_down' } });
+  });
+});
+
+describe('/token: a busy client with a proven secret', () => {
+  let busy: TestEnv;
+  beforeAll(async () => {
+    busy = await startTestServer({
+      TRUST_PROXY: 'true',
+      RATE_LIMIT_TIMEOUT_MS: '5000',
+      RATE_LIMITS: JSON.stringify({ token: { limit: 1000, window: '1m' }, tokenFailuresClient: { limit: 10, window: '1m' }, tokenFailuresIp: { limit: 25, window: '5m' } }),
+    });
+  });
+  afterAll(async () => busy?.close());
+
+  it('may send more requests at once than the failure budgets hold; its failures still count', async () => {
+    // Thirty keep-alive connections opened first, so that the burst reaches the server at once.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 30 });
+    const request = (method: string, path: string, headers: Record<string, string> = {}, body = '') =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request(new URL(path, busy.url), { method, agent, headers }, (res) => res.resume().on('end', () => resolve(res.statusCode!)));
+        req.on('error', reject);
+        req.end(body);
+      });
+    await Promise.all(Array.from({ length: 30 }, () => request('GET', '/healthz')));
+    const send = (c: TestClient, secret: string) =>
+      request('POST', '/token', { authorization: basicAuth(c.clientId, secret), 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '198.51.100.50' }, 'grant_type=client_credentials');
+    // A request of unknown outcome holds a place in the failure budgets while it runs (10 for this
+    // address and client); a secret that authenticated lately is not a guess and holds none.
+    const c = await createClient(busy, { grantTypes: ['client_credentials'], redirectUris: [], scope: 'workflows:read' });
+    expect(await send(c, c.clientSecret!)).toBe(200);
+    expect(await Promise.all(Array.from({ length: 30 }, () => send(c, c.clientSecret!)))).toEqual(Array(30).fill(200));
+    // Wrong secrets from that address are still counted, and its budget still ends the guessing.
+    const guesses = [];
+    for (let i = 0; i < 12; i++) guesses.push(await send(c, 'guess'));
+    expect(guesses.filter((s) => s === 401)).toHaveLength(10);
+    expect(guesses.slice(10)).toEqual([429, 429]);
+    agent.destroy();
   });
 });
 

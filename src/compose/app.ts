@@ -9,11 +9,12 @@ import mount from 'koa-mount';
 import compose from 'koa-compose';
 import type { Services } from './services.js';
 import { jsonErrors, AppError } from '../http/errors.js';
-import { safeUrl } from '../http/logger.js';
+import { logRequest, safeUrl } from '../http/logger.js';
 import { securityHeaders } from '../http/security-headers.js';
 import { refuseUnsafeInput, refuseUnsafeProviderForms } from '../http/unsafe-input.js';
 import { interactionRoutes } from '../oauth/interactions/routes.js';
-import { limitTokenRequest, loginGuard, managementHeaders, rateLimitDecorator } from '../ratelimit/index.js';
+import { loginGuard, managementHeaders, rateLimitDecorator } from '../ratelimit/index.js';
+import { limitTokenRequest } from '../endpoints/token-limit.js';
 import { introspectionEndpoint } from '../endpoints/introspection.js';
 import { revocationEndpoint } from '../endpoints/revocation.js';
 import { tokenEndpoint } from '../endpoints/token.js';
@@ -72,7 +73,7 @@ export function buildApp(s: Services): FlowgateApp {
       clientAuth: s.clientAuth,
       clients: s.clientDirectory,
       exchange: s.exchange,
-      limit: (ctx, params) => limitTokenRequest(ctx, s.rateLimits, params),
+      limit: (ctx, params) => limitTokenRequest(ctx, s.tokenLimit, params),
     }),
   );
   app.use(rateLimitCheckEndpoint({ issuer, clientAuth: s.clientAuth, limits: s.rateLimits }));
@@ -186,12 +187,7 @@ function requestLog(s: Services) {
       await next();
     } finally {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
-      if (ctx.path !== '/healthz' && s.logger.isLevelEnabled('info')) {
-        s.logger.info(
-          { reqId, method: ctx.method, url: safeUrl(ctx.originalUrl), status, ms: Math.round((performance.now() - start) * 10) / 10, ip: ctx.ip },
-          'request',
-        );
-      }
+      if (ctx.path !== '/healthz' && s.logger.isLevelEnabled('info')) logRequest(s.logger, { reqId, method: ctx.method, url: safeUrl(ctx.originalUrl), status, ms: Math.round((performance.now() - start) * 10) / 10, ip: ctx.ip });
     }
   };
 }

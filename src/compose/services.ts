@@ -185,6 +185,8 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     dispatcher,
     leakedKeys,
     rateLimits,
+    // A minute: a proven secret rotated away is known again at its first failure, whatever this is.
+    tokenLimit: { limits: rateLimits, proven: caches.create<true>('token-client-proofs', { max: 10_000, ttlMs: 60_000 }) },
     rateLimitOverrides: new RateLimitOverrides(ds, config, rateLimits.policies, audit),
     invitations: new InvitationsService(ds, accounts, audit, config.accounts.invitationTtlSeconds),
     consents,

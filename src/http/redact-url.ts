@@ -30,6 +30,8 @@ const SECRET_PARAMS = new Set(
  */
 const SECRET_PATH_SEGMENTS: readonly (readonly string[])[] = [['dashboard', 'invitations']];
 
+const SECRET_PATH_ENDINGS = SECRET_PATH_SEGMENTS.map((p) => p[p.length - 1]);
+
 /** Parameters whose value is itself a URL of this server (a `next` after sign-in): redacted inside. */
 const NESTED_URL_PARAMS = new Set(['next', 'return_to', 'redirect'].map(normalizeName));
 
@@ -53,6 +55,9 @@ function decodeSegment(s: string): string {
 }
 
 function redactPath(path: string): string {
+  // Nothing to find without an escape or the last word of a secret-bearing prefix (every request
+  // logs its path: most are /token/introspection).
+  if (!path.includes('%') && !SECRET_PATH_ENDINGS.some((w) => path.toLowerCase().includes(w))) return path;
   const segments = path.split('/');
   const decoded = segments.map((s) => decodeSegment(s).toLowerCase());
   // Empty segments (`//`) are skipped when matching, as the router collapses them.

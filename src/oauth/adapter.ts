@@ -5,6 +5,7 @@ import { OidcArtifactEntity } from './entities.js';
 import type { ClientRows } from './client-rows.js';
 import { denyGrant } from './deny-list.js';
 import { grantTag } from './grant-tag.js';
+import { MAX_SELF_SIGNED_LIFETIME } from './assertion-lifetime.js';
 
 /**
  * Where each oidc-provider model lives, and why:
@@ -38,6 +39,12 @@ class KeyValueAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const key = this.key(id);
     const ttl = expiresIn > 0 ? expiresIn : undefined;
+    if (this.name === 'ReplayDetection') {
+      // The claim find() made already enforces single use; this write only shortens its life to the
+      // assertion's own. Not awaited: should it fail, the longer claim stays, which is still safe.
+      void this.kv.set(key, JSON.stringify(payload), ttl).catch(() => {});
+      return;
+    }
     await this.kv.set(key, JSON.stringify(payload), ttl);
     if (payload.grantId) await this.kv.sAdd(`oidc:grant:${payload.grantId}`, key, ttl ?? 86400 * 30);
     if (payload.uid) await this.kv.set(`oidc:${this.name}:uid:${payload.uid}`, id, ttl);
@@ -45,8 +52,22 @@ class KeyValueAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    if (this.name === 'ReplayDetection') return this.claim(id);
     const raw = await this.kv.get(this.key(id));
     return raw ? (JSON.parse(raw) as AdapterPayload) : undefined;
+  }
+
+  /**
+   * ReplayDetection (single-use `jti`s of client assertions and JWT-bearer grants, RFC 7523 §3 item 7):
+   * the provider asks find() and, when nothing is found, saves. Two requests carrying the same
+   * assertion at once would both find nothing; so find() claims the id atomically (SET NX) and
+   * reports it found when it was already claimed. One round trip, and one winner. The claim lives as
+   * long as any accepted assertion can (every endpoint caps self-signed JWTs at an hour, plus clock
+   * tolerance); upsert() then sets the assertion's own expiry.
+   */
+  private async claim(id: string): Promise<AdapterPayload | undefined> {
+    const claimed = await this.kv.setNX(this.key(id), JSON.stringify({ claimed: true }), MAX_SELF_SIGNED_LIFETIME + 120);
+    return claimed ? undefined : ({ jti: id } as AdapterPayload);
   }
 
   async findByUid(uid: string) {

@@ -1,6 +1,4 @@
-import { parseBasicAuth } from '../http/basic-auth.js';
 import type { Context, Next } from 'koa';
-import { decodeJwt } from 'jose';
 import { AppError } from '../http/errors.js';
 import type { ResolvedHook } from '../auth/service.js';
 import { normalizeEmail } from '../accounts/email.js';
@@ -40,69 +38,11 @@ export async function managementHeaders(ctx: Context, next: Next): Promise<void>
   }
 }
 
-/** The client a token request is for (RFC 6749 §2.3.1 Basic, client_id, or a client assertion's iss). */
-export function tokenClientId(authorization: string | undefined, params: URLSearchParams): string | undefined {
-  const basic = parseBasicAuth(authorization);
-  if (basic?.id) return basic.id;
-  const id = params.get('client_id');
-  if (id) return id;
-  const assertion = params.get('client_assertion');
-  if (assertion) {
-    try {
-      // Only to pick the budget; the provider verifies the assertion.
-      const iss = decodeJwt(assertion).iss;
-      if (typeof iss === 'string') return iss;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
-}
-
 /** Runs `settle(status)` once the response has gone out (or the connection closed before it did). */
 function afterResponse(ctx: Context, settle: (status: number) => Promise<void>): void {
   ctx.res.once('close', () => {
     void settle(ctx.res.writableFinished ? ctx.res.statusCode : 0).catch(() => {});
   });
-}
-
-/**
- * The token endpoint's limits, answered RFC 6749 §5.2-style: status 429, Retry-After, and
- * `slow_down`, the error RFC 8628 §7.3 registered for token endpoint responses (RFC 6749 itself has
- * no rate-limit code). Returns true when it answered.
- *
- * Failed client authentication (401 invalid_client) counts against the caller's address and against
- * the address + the client id it named; never against the named client alone, or anyone who knows a
- * public client_id could lock that client out. The client's own budget (`token`) keeps only the
- * requests it authenticated. Every budget is counted before the request runs (parallel requests
- * cannot slip past) and the one that does not apply is taken back once the answer is known.
- */
-export async function limitTokenRequest(ctx: Context, limits: RateLimitService, params: URLSearchParams): Promise<boolean> {
-  const clientId = tokenClientId(ctx.get('authorization') || undefined, params);
-  const ip = ctx.ip;
-  const byIp = await limits.checkFixed('tokenFailuresIp', ip);
-  const byIpClient = clientId ? await limits.checkFixed('tokenFailuresClient', `${ip}:${clientId}`) : null;
-  const own = clientId ? await limits.checkFixed('token', `client:${clientId}`) : null;
-  const failuresBack = () => Promise.all([limits.refundFixed('tokenFailuresIp', ip, byIp), clientId ? limits.refundFixed('tokenFailuresClient', `${ip}:${clientId}`, byIpClient) : undefined]);
-  const ownBack = () => (clientId ? limits.refundFixed('token', `client:${clientId}`, own) : Promise.resolve());
-  const refused = [byIp, byIpClient, own].find((d) => d && !d.allowed);
-  if (refused) {
-    await Promise.all([failuresBack(), ownBack()]);
-    ctx.set(rateLimitHeaders(refused, refused.policy));
-    ctx.status = 429;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { error: 'slow_down', error_description: limitedMessage(refused) };
-    return true;
-  }
-  const shown = own ?? byIp;
-  if (shown) ctx.set(rateLimitHeaders(shown, shown.policy));
-  if (!byIp && !own) return false;
-  afterResponse(ctx, async (status) => {
-    // Not authenticated: the attempt stays counted against the address, and the client gets its own back.
-    if (status === 0 || status === 401) await ownBack();
-    else await failuresBack();
-  });
-  return false;
 }
 
 /**

@@ -139,7 +139,8 @@ export class Cache<V> {
     return { name: this.name, size: this.map.size, hits: this.hits, misses: this.misses };
   }
 
-  private delete(key: string): void {
+  /** Drops one entry (a fact found wrong by whoever kept it). */
+  delete(key: string): void {
     const e = this.map.get(key);
     if (!e) return;
     this.map.delete(key);

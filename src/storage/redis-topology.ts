@@ -98,10 +98,14 @@ function reconnectDelay(times: number): number {
  * offline queue while the connection is re-established (a failover); callers see an error after.
  */
 export function createCommandClient(t: RedisTopology, keyPrefix: string, opts: { maxRetriesPerRequest: number }): CommandClient {
-  const common: RedisOptions = { keyPrefix, maxRetriesPerRequest: opts.maxRetriesPerRequest, enableOfflineQueue: true, retryStrategy: reconnectDelay };
+  // Auto-pipelining: every command issued in one turn of the event loop goes out in one write (per
+  // Cluster node), so a request's checks and the concurrent requests' commands share round trips and
+  // syscalls. On Cluster, ioredis groups them by the slot's node, prefix included.
+  const common: RedisOptions = { keyPrefix, maxRetriesPerRequest: opts.maxRetriesPerRequest, enableOfflineQueue: true, retryStrategy: reconnectDelay, enableAutoPipelining: true };
   if (t.mode === 'cluster') {
     return new Cluster(t.nodes, {
       keyPrefix,
+      enableAutoPipelining: true,
       enableOfflineQueue: true,
       // Replicas may lag: every read goes to the slot's master so a revocation is seen at once.
       scaleReads: 'master',
