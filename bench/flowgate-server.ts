@@ -1,10 +1,9 @@
 // Flowgate as the benchmark runs it: one process, on PostgreSQL and Redis, seeded with one
-// credential of each kind (and BENCH_COLD_KEYS more API keys, written straight to the table, for the
-// cold-cache rows). It runs the compiled server (dist/, what `npm start` runs), not the TypeScript
+// credential of each kind. It runs the compiled server (dist/, what `npm start` runs), not the TypeScript
 // sources: transpiling at run time costs memory and start-up a production process does not pay.
 // Prints what the load generator needs as one JSON line on stdout.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,8 +26,6 @@ const { default: pg } = await import('pg');
 const { startServer } = await (import(dist('server')) as Dist<typeof import('../src/server.js')>);
 const { CLI_ACTOR } = await (import(dist('audit/service')) as Dist<typeof import('../src/audit/service.js')>);
 const { JWT_BEARER } = await (import(dist('oauth/grants/jwt-bearer')) as Dist<typeof import('../src/oauth/grants/jwt-bearer.js')>);
-const { generateApiKey, parseApiKey } = await (import(dist('credentials/api-key-format')) as Dist<typeof import('../src/credentials/api-key-format.js')>);
-const { hashApiKey } = await (import(dist('credentials/api-key-hash')) as Dist<typeof import('../src/credentials/api-key-hash.js')>);
 
 const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 async function createDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
@@ -126,29 +123,6 @@ const serviceJwt = await new SignJWT({ scope: 'workflows:read' })
   .setExpirationTime('50m')
   .sign(privateKey);
 
-// Cold keys: many customers' keys, most of them not in any cache. Written in bulk, as the API would
-// store them (the same hash, prefix and format), so that seeding 20,000 takes a second, not minutes.
-const coldCount = Number(process.env.BENCH_COLD_KEYS ?? 0);
-let coldKeysFile: string | undefined;
-if (coldCount > 0) {
-  const keys: string[] = [];
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  for (let start = 0; start < coldCount; start += 5000) {
-    const batch = Array.from({ length: Math.min(5000, coldCount - start) }, () => generateApiKey(config.apiKeys.prefix));
-    keys.push(...batch);
-    await c.query(
-      `INSERT INTO api_keys (id, org_id, name, scopes, key_hash, key_start, key_last4)
-       SELECT i, $1, 'cold', ARRAY['workflows:read'], h, s, l FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) AS t(i, h, s, l)`,
-      [org.id, batch.map(() => randomUUID()), batch.map((k) => hashApiKey(config.apiKeys.pepper, k)), batch.map((k) => parseApiKey(k)!.start), batch.map((k) => parseApiKey(k)!.last4)],
-    );
-  }
-  await c.query('ANALYZE api_keys');
-  await c.end();
-  coldKeysFile = path.join(keysDir, 'cold-keys.json');
-  writeFileSync(coldKeysFile, JSON.stringify(keys));
-}
-
 process.stdout.write(
   `${JSON.stringify({
     url,
@@ -161,10 +135,30 @@ process.stdout.write(
     jwtToken,
     apiKey,
     serviceJwt,
-    coldKeysFile,
+    // For the cold-key rows, which the load generator writes to the table itself (not in this process,
+    // whose memory is measured): the database, the organization, the pepper and the key prefix.
+    databaseUrl: db.url,
+    orgId: org.id,
+    pepper: config.apiKeys.pepper,
+    keyPrefix: config.apiKeys.prefix,
     pid: process.pid,
   })}\n`,
 );
+
+// SIGUSR2: what holds the memory (process.memoryUsage and V8's heap spaces, MB) on stderr, and with
+// BENCH_HEAP_SNAPSHOTS=<dir> a heap snapshot there, for the closing note's before/after comparison.
+process.on('SIGUSR2', async () => {
+  const mb = (n: number) => Math.round(n / 2 ** 20);
+  const v8 = await import('node:v8');
+  const usage = Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, mb(v)]));
+  // With --expose-gc: what is still reachable after a full collection (live data, not the high-water mark).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const afterGc = gc ? Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, mb(v)])) : undefined;
+  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((x) => [x.space_name, mb(x.space_used_size)]));
+  const snapshot = process.env.BENCH_HEAP_SNAPSHOTS ? v8.writeHeapSnapshot(path.join(process.env.BENCH_HEAP_SNAPSHOTS, `flowgate-${Date.now()}.heapsnapshot`)) : undefined;
+  process.stderr.write(`${JSON.stringify({ memory: usage, afterGc, heapSpaces: spaces, snapshot })}\n`);
+});
 
 const stop = async () => {
   await server.close();

@@ -17,6 +17,7 @@ import autocannon from 'autocannon';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { JWT_BEARER } from '../src/oauth/grants/jwt-bearer.js';
+import { seedColdKeys } from './cold-keys.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -44,7 +45,13 @@ async function startChild(script: string, env: Record<string, string> = {}): Pro
     // oidc-provider prints its notices on stdout, and Flowgate its log lines: the data line is the
     // JSON object that names the server's url and nothing else.
     rl.on('line', (line) => {
-      if (line.startsWith('{') && line.includes('"url"') && !line.includes('"level"')) resolve(JSON.parse(line));
+      if (line.startsWith('{') && line.includes('"url"') && !line.includes('"level"')) {
+        // From here on the server's log lines are drained unread: splitting them into lines in this
+        // process would take CPU from the load generator.
+        rl.close();
+        child.stdout!.resume();
+        resolve(JSON.parse(line));
+      }
     });
   });
 }
@@ -91,7 +98,7 @@ async function main() {
   const [koa, peer, fg, fgWarn, traced] = await Promise.all([
     startChild('baseline-koa.ts'),
     startChild('baseline-oidc.ts'),
-    startChild('flowgate-server.ts', { BENCH_COLD_KEYS: String(COLD_KEYS) }),
+    startChild('flowgate-server.ts'),
     startChild('flowgate-server.ts', { BENCH_LOG_LEVEL: 'warn' }),
     startChild('flowgate-server.ts', { BENCH_OTLP_ENDPOINT: otlp }),
   ]);
@@ -171,8 +178,8 @@ async function main() {
 
   // Cold caches: COLD_KEYS distinct keys no request has asked for yet, each introspected once (the
   // first pass: every one a cache miss on PostgreSQL), then the same keys cycled for DURATION.
-  const coldKeys: string[] = fg.coldKeysFile ? JSON.parse(readFileSync(fg.coldKeysFile, 'utf8')) : [];
-  if (coldKeys.length && (!ONLY || ONLY.test('cold'))) {
+  const coldKeys = COLD_KEYS > 0 && (!ONLY || ONLY.test('cold')) ? await seedColdKeys({ ...fg, count: COLD_KEYS }) : [];
+  if (coldKeys.length) {
     const cold = (name: string, opts: Partial<autocannon.Options>) => {
       let k = 0;
       return load(name, { ...introspect(fg.url, fg.rsAuth, ''), ...opts, requests: [{ setupRequest: (req) => ({ ...req, body: form({ token: coldKeys[k++ % coldKeys.length] }) }) }] }, { warmup: false });

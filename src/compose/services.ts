@@ -91,7 +91,8 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     kv,
     provider,
     ownJwts,
-    keys: new ApiKeyRows(ds, config.apiKeys.pepper, caches.create<ApiKeyRow | null>('api-key-rows', { max: 50_000, ttlMs: c.ttlMs, negativeTtlMs: c.negativeTtlMs })),
+    // Cold look-ups may hold at most half the database pool: the rest of the server keeps the other half.
+    keys: new ApiKeyRows(ds, config.apiKeys.pepper, caches.create<ApiKeyRow | null>('api-key-rows', { max: 50_000, ttlMs: c.ttlMs, negativeTtlMs: c.negativeTtlMs }), Math.max(1, Math.floor(config.database.poolSize / 2))),
     clients: clientDirectory,
     clientKeys,
     grantOrg: (grantId) => consents.orgOf(grantId),

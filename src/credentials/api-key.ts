@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { hashApiKey, hashesEqual } from './api-key-hash.js';
-import { apiKeyByHash, apiKeyById, type ApiKeyVerificationRow } from '../storage/queries/api-key-verification.js';
+import { apiKeysByHashes, apiKeyById, type ApiKeyVerificationRow } from '../storage/queries/api-key-verification.js';
 import type { Cache } from '../storage/cache.js';
 import { tags } from '../storage/invalidation.js';
 import type { CredentialFailure, Resolution } from './types.js';
@@ -27,31 +27,70 @@ export function secretFingerprint(keyHash: string): string {
  * exchanged from the key). Rows are cached by id and tagged with what they read (key, organization,
  * creator's membership), so any of those changing drops them on every instance.
  */
+interface Lookup {
+  hash: string;
+  done: (row: ApiKeyRow | null) => void;
+  failed: (err: unknown) => void;
+}
+
+/** Secrets looked up in one statement, at most. */
+const BATCH = 64;
+
 export class ApiKeyRows {
   private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private queue: Lookup[] = [];
+  private scheduled = false;
 
   constructor(
     private readonly ds: DataSource,
     private readonly pepper: string,
     private readonly byId: Cache<ApiKeyRow | null>,
     /**
-     * Look-ups of presented secrets in flight at once, at most: a flood of well-formed unknown keys
-     * (each one a miss) waits here instead of taking every pooled connection from the rest.
+     * Look-up statements in flight at once, at most: a flood of well-formed unknown keys (each one a
+     * miss) waits here instead of taking every pooled connection from the rest.
      */
-    private readonly maxConcurrentLookups = 8,
+    private readonly maxConcurrentLookups = 4,
   ) {}
 
-  /** The key a presented secret belongs to (current or previous secret), and its hash. */
+  /**
+   * The key a presented secret belongs to (current or previous secret), and its hash. Secrets asked
+   * for in the same turn of the event loop, and while the statements in flight run, are looked up
+   * together: a burst of cold keys costs a few round trips to PostgreSQL, not one each.
+   */
   async forSecret(presented: string): Promise<{ row: ApiKeyRow | null; hash: string }> {
     const hash = hashApiKey(this.pepper, presented);
-    if (this.active >= this.maxConcurrentLookups) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
-    try {
-      return { row: await apiKeyByHash(this.ds, hash), hash };
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
+    const row = await new Promise<ApiKeyRow | null>((done, failed) => {
+      this.queue.push({ hash, done, failed });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.drain();
+        });
+      }
+    });
+    return { row, hash };
+  }
+
+  private drain(): void {
+    while (this.queue.length > 0 && this.active < this.maxConcurrentLookups) {
+      const batch = this.queue.splice(0, BATCH);
+      this.active++;
+      apiKeysByHashes(this.ds, [...new Set(batch.map((l) => l.hash))])
+        .then((rows) => {
+          const byHash = new Map<string, ApiKeyRow>();
+          for (const r of rows) {
+            byHash.set(r.key_hash, r);
+            if (r.previous_key_hash) byHash.set(r.previous_key_hash, r);
+          }
+          for (const l of batch) l.done(byHash.get(l.hash) ?? null);
+        }, (err) => {
+          for (const l of batch) l.failed(err);
+        })
+        .finally(() => {
+          this.active--;
+          this.drain();
+        });
     }
   }
 

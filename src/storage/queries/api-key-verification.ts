@@ -34,9 +34,12 @@ const SELECT = `SELECT k.id, k.org_id, k.team_id, k.workflow_id, k.name, k.scope
   JOIN organizations o ON o.id = k.org_id
   LEFT JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.created_by`;
 
-export async function apiKeyByHash(ds: DataSource, hash: string): Promise<ApiKeyVerificationRow | null> {
-  const rows: ApiKeyVerificationRow[] = await ds.query(`${SELECT} WHERE k.key_hash = $1 OR k.previous_key_hash = $1`, [hash]);
-  return rows[0] ?? null;
+/**
+ * The keys several presented secrets belong to, in one statement (each hash found through its unique
+ * index, current or previous). Several look-ups share one round trip and one plan.
+ */
+export async function apiKeysByHashes(ds: DataSource, hashes: readonly string[]): Promise<ApiKeyVerificationRow[]> {
+  return ds.query(`${SELECT} WHERE k.key_hash = ANY($1::text[]) OR k.previous_key_hash = ANY($1::text[])`, [hashes]);
 }
 
 export async function apiKeyById(ds: DataSource, id: string): Promise<ApiKeyVerificationRow | null> {
