@@ -124,7 +124,11 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
 
   const keyInvalidator = { invalidate: (keyId: string) => invalidation.publish(tags.key(keyId)) };
   const apiKeys = new ApiKeysService(ds, config, audit, accounts, keyInvalidator, lastUsed);
-  const rateLimits = new RateLimitService(config, ds, kv, logger);
+  const rateLimits = new RateLimitService(config, ds, kv, logger, {
+    orgs: caches.create('rate-limit-orgs', { max: 10_000, ttlMs: c.ttlMs }),
+    keys: caches.create('rate-limit-keys', { max: 50_000, ttlMs: c.ttlMs }),
+    publish: (...changed) => invalidation.publish(...changed),
+  });
   const dashboardSessions = new SessionStore(kv, { idleSeconds: config.accounts.dashboardSessionIdleSeconds, absoluteSeconds: config.accounts.dashboardSessionAbsoluteSeconds });
   const guessing = authFailureGuard(rateLimits, kv);
   const auth = new AuthService({

@@ -1,7 +1,7 @@
-/** Seed 002's categories. Deployments may configure more; these are the ones Flowgate maps to. */
+/** The documented rate-limit categories. Deployments may configure more; these are the ones Flowgate maps to. */
 export const CATEGORIES = ['read', 'write', 'execute', 'webhook'] as const;
 
-/** Path segments that make a POST an execution (seed 002: workflow run, cancel, retry, trigger). */
+/** Path segments that make a POST an execution (workflow run, cancel, retry, trigger). */
 const EXECUTE_SEGMENTS = new Set(['run', 'cancel', 'retry', 'trigger', 'execute']);
 
 /**

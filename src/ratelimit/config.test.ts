@@ -7,7 +7,7 @@ import { rateLimitHeaders } from './headers.js';
 const base = { NODE_ENV: 'test', COOKIE_SECRETS: 'x'.repeat(32), API_KEY_PEPPER: 'p'.repeat(16), DATA_DIR: '/tmp/fg-rl-config-test' };
 
 describe('rate-limit configuration', () => {
-  it('loads seed 002 defaults per minute and expresses hourly limits', () => {
+  it('loads the documented per-minute defaults and expresses hourly limits', () => {
     const c = loadConfig({ ...base, RATE_LIMITS: JSON.stringify({ defaults: { all: { limit: 1000, window: '1h' } } }) });
     expect(c.rateLimits.defaults.write).toEqual({ limit: 100, window: 60 });
     expect(c.rateLimits.defaults.all).toEqual({ limit: 1000, window: 3600 });

@@ -1,4 +1,4 @@
-// Rate limits (issue 5): the limiter, policies, and the pieces the HTTP app mounts.
+// Rate limits: the limiter, policies, and the pieces the HTTP app mounts.
 export { RateLimitService, subjectKey, type Subject, type Checked } from './service.js';
 export { rateLimitDecorator } from './introspection.js';
 export { limitManagementApi, managementHeaders, loginGuard } from './http.js';

@@ -17,7 +17,14 @@ export function rateLimitDecorator(limits: RateLimitService) {
     if (!category) return undefined;
     const keyLike = r.kind === 'api_key' || r.kind === 'exchanged_token';
     const d = await limits.checkCredential(
-      { credentialType: keyLike ? 'api_key' : r.kind, orgId: r.orgId, keyId: r.keyId, clientId: r.clientId, sub: r.userId ?? r.subject },
+      {
+        credentialType: keyLike ? 'api_key' : r.kind,
+        orgId: r.orgId,
+        keyId: r.keyId,
+        clientId: r.clientId,
+        sub: r.userId ?? r.subject,
+        limits: keyLike && r.plan !== null ? { plan: r.plan, keyLimits: r.keyLimits, orgLimits: r.orgLimits } : undefined,
+      },
       category.slice(0, 32),
       { ip: params.get('ratelimit_ip') ?? undefined, resourceServer: caller?.clientId },
     );

@@ -13,9 +13,9 @@ export interface OrgLimitsView {
 }
 
 /**
- * Setting the organization's and a single key's rate-limit overrides (issue 5: defaults come from the
- * plan; an organization and a key can override them). Validated by the same schema as the config;
- * every change is audited. Other instances pick a change up within the policy cache's 30 s.
+ * Setting the organization's and a single key's rate-limit overrides (defaults come from the plan; an
+ * organization and a key can override them). Validated by the same schema as the config; every change
+ * is audited and reaches every instance through the invalidation channel at once.
  * Callers check who may change what (the routes: owners and admins; an organization's limits only
  * with an unrestricted credential, a key's only within the credential's restriction).
  */

@@ -6,7 +6,7 @@ import { RedisKeyValueStore } from '../storage/redis-kv.js';
 import { ALGORITHM } from './algorithm.js';
 import { MemoryLimiter } from './memory-limiter.js';
 import { recordRateLimitDecision } from '../metrics/registry.js';
-import { RateLimitPolicies } from './policies.js';
+import { RateLimitPolicies, type KnownLimits, type PolicyCaches } from './policies.js';
 import { RedisLimiter, type StoreState } from './redis-limiter.js';
 import { LimitCheckError, type Decision, type Limiter, type RateLimit } from './types.js';
 
@@ -17,6 +17,8 @@ export interface Subject {
   keyId?: string | null;
   clientId?: string | null;
   sub?: string | null;
+  /** The plan and overrides read with the credential, when its resolution has them. */
+  limits?: KnownLimits;
 }
 
 /** Flowgate's own endpoints' fixed policies (config `rateLimits.<name>`). */
@@ -43,8 +45,9 @@ export class RateLimitService {
     ds: DataSource,
     kv: KeyValueStore,
     private readonly logger: Logger,
+    policyCaches: PolicyCaches,
   ) {
-    this.policies = new RateLimitPolicies(ds, config, logger, kv);
+    this.policies = new RateLimitPolicies(ds, config, logger, policyCaches);
     const rl = config.rateLimits;
     this.limiter =
       kv instanceof RedisKeyValueStore
@@ -67,9 +70,9 @@ export class RateLimitService {
    */
   async checkCredential(s: Subject, category: string, opts: { ip?: string; resourceServer?: string } = {}): Promise<Checked | null> {
     if (!this.enabled) return null;
-    const resolved = await this.policies.resolve(category, s.orgId, s.credentialType === 'api_key' ? s.keyId : null);
+    const resolved = await this.policies.resolve(category, s.orgId, s.credentialType === 'api_key' ? s.keyId : null, s.limits);
     if (!resolved) return null;
-    // Webhook ingestion is limited per client IP (seed 002), within one organization and one resource
+    // Webhook ingestion is limited per client IP (the documented webhook policy), within one organization and one resource
     // server: an address's budget at one tenant is not another tenant's to spend. Everything else per
     // credential.
     const who = category === 'webhook' && opts.ip ? `ip:o:${s.orgId ?? '-'}:rs:${opts.resourceServer ?? '-'}:${opts.ip}` : subjectKey(s);

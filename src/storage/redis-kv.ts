@@ -19,7 +19,7 @@ import { instrumentRedis } from '../metrics/stores.js';
  * | rl:<policy>:<subject>                | one sliding-window log (sorted set)           | ratelimit           |
  * | rl:authblock:<ip>                    | a refused-credentials block                   | ratelimit           |
  * | dash:session:<sha256>                | a dashboard session                           | dashboard/sessions  |
- * | channels: invalidate, ratelimit:policies                                                             |
+ * | channel: invalidate (tags of what changed; every in-process cache listens)                           |
  *
  * Redis Cluster places a key by the CRC16 of its name, or of the part inside the first `{…}` (a
  * hash tag). No key above carries a tag: no operation needs two keys changed atomically — every
