@@ -100,6 +100,10 @@ const svc = await s.clients.create(CLI_ACTOR, {
   scope: 'workflows:read workflows:execute',
 });
 const { key: apiKey } = await s.apiKeys.create({ actor: CLI_ACTOR }, org.id, { name: 'bench', preset: 'read_only' } as any);
+// A key whose own limit (an override, the most a key may have) stays above what the run sends: every
+// rate-limited request of it is admitted and counted, the case that costs a Redis script each.
+const { key: roomyKey, apiKey: roomy } = await s.apiKeys.create({ actor: CLI_ACTOR }, org.id, { name: 'bench-roomy', preset: 'read_only' } as any);
+await s.rateLimits.policies.setKeyLimits(roomy.id, { read: { limit: 1_000_000, window: '1m' } });
 
 const token = async (extra: Record<string, string>) => {
   const res = await fetch(`${url}/token`, {
@@ -134,6 +138,7 @@ process.stdout.write(
     opaqueToken,
     jwtToken,
     apiKey,
+    roomyKey,
     serviceJwt,
     // For the cold-key rows, which the load generator writes to the table itself (not in this process,
     // whose memory is measured): the database, the organization, the pepper and the key prefix.

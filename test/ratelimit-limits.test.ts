@@ -106,6 +106,32 @@ describe('across instances and under concurrency (real Redis clock)', () => {
     expect(allowed).toBe(100);
   });
 
+  it('a spent budget is refused without asking Redis until a request leaves the window, on every instance; raising the limit ends it at once', async () => {
+    const { key, id } = await keyWith({ write: { limit: 3, window: 2 } });
+    const second = await env.startInstance();
+    const spentHits = (s: { caches: { stats(): { name: string; hits: number }[] } }) => s.caches.stats().find((c) => c.name === 'rate-limit-spent')!.hits;
+    const w = (url = env.url) => introspect(env, rs, key, { ratelimit_category: 'write' }, url).then((r) => r.body.ratelimit);
+    for (let i = 0; i < 3; i++) expect((await w()).limited).toBeUndefined();
+    const before = spentHits(env.server.services);
+    const refused = [await w(), await w(), await w()];
+    expect(refused.every((r) => r.limited && r.remaining === 0 && r.retry_after >= 1)).toBe(true);
+    // The first refusal asked Redis; the next two were answered from what it said.
+    expect(spentHits(env.server.services) - before).toBe(2);
+    // Another instance asks Redis once, and is refused as well.
+    expect((await w(second.url)).limited).toBe(true);
+    // When the first requests leave the two-second window, both admit again.
+    await new Promise((r) => setTimeout(r, 2100));
+    expect((await w()).limited).toBeUndefined();
+    for (let i = 0; i < 2; i++) await w(second.url);
+    expect((await w(second.url)).limited).toBe(true);
+    expect((await w()).limited).toBe(true);
+    // Raising the key's limit is seen at once, where the refusal was remembered too.
+    await limits().policies.setKeyLimits(id, { write: { limit: 10, window: 2 } });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await w()).limited).toBeUndefined();
+    expect((await w(second.url)).limited).toBeUndefined();
+  });
+
   it('200 parallel requests at a limit of 100 allow exactly 100', async () => {
     const { key } = await keyWith({ execute: { limit: 100, window: 60 } });
     const results = await Promise.all(Array.from({ length: 200 }, () => introspect(env, rs, key, { ratelimit_category: 'execute' })));

@@ -128,7 +128,7 @@ export async function buildServices(config: Config, logger: Logger): Promise<Ser
     orgs: caches.create('rate-limit-orgs', { max: 10_000, ttlMs: c.ttlMs }),
     keys: caches.create('rate-limit-keys', { max: 50_000, ttlMs: c.ttlMs }),
     publish: (...changed) => invalidation.publish(...changed),
-  });
+  }, caches.create('rate-limit-spent', { max: 50_000, ttlMs: 86_400_000 }));
   const dashboardSessions = new SessionStore(kv, { idleSeconds: config.accounts.dashboardSessionIdleSeconds, absoluteSeconds: config.accounts.dashboardSessionAbsoluteSeconds });
   const guessing = authFailureGuard(rateLimits, kv);
   const auth = new AuthService({

@@ -7,10 +7,10 @@ import { RateLimitPolicies } from './policies.js';
 
 const config = loadConfig({ NODE_ENV: 'test', COOKIE_SECRETS: 'x'.repeat(32), API_KEY_PEPPER: 'p'.repeat(32) });
 
-function policies(ds: Partial<DataSource>) {
+function policies(ds: { query: (sql: string) => Promise<unknown> }) {
   const caches = new CacheRegistry();
   const published: string[][] = [];
-  const p = new RateLimitPolicies(ds as DataSource, config, pino({ level: 'silent' }), {
+  const p = new RateLimitPolicies(ds as unknown as DataSource, config, pino({ level: 'silent' }), {
     orgs: caches.create('orgs', { max: 10, ttlMs: 60_000 }),
     keys: caches.create('keys', { max: 10, ttlMs: 60_000 }),
     publish: async (...t) => {

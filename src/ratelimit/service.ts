@@ -9,6 +9,14 @@ import { recordRateLimitDecision } from '../metrics/registry.js';
 import { RateLimitPolicies, type KnownLimits, type PolicyCaches } from './policies.js';
 import { RedisLimiter, type StoreState } from './redis-limiter.js';
 import { LimitCheckError, type Decision, type Limiter, type RateLimit } from './types.js';
+import type { Cache } from '../storage/cache.js';
+import { tags } from '../storage/invalidation.js';
+
+/** A budget found spent: the decision, and when (this process's clock) it was made. */
+export interface Spent {
+  d: Checked;
+  at: number;
+}
 
 /** Whose budget a request spends: the credential, as introspection or principal resolution saw it. */
 export interface Subject {
@@ -46,6 +54,13 @@ export class RateLimitService {
     kv: KeyValueStore,
     private readonly logger: Logger,
     policyCaches: PolicyCaches,
+    /**
+     * Budgets found spent, until the oldest counted request leaves the window. The sliding log never
+     * logs a refused request, so until then every check, on every instance, is refused: answering
+     * those here is exact and costs Redis nothing. Tagged with the key and organization whose
+     * overrides set the limit, so raising a limit ends it on every instance at once.
+     */
+    private readonly spent?: Cache<Spent>,
   ) {
     this.policies = new RateLimitPolicies(ds, config, logger, policyCaches);
     const rl = config.rateLimits;
@@ -76,7 +91,30 @@ export class RateLimitService {
     // server: an address's budget at one tenant is not another tenant's to spend. Everything else per
     // credential.
     const who = category === 'webhook' && opts.ip ? `ip:o:${s.orgId ?? '-'}:rs:${opts.resourceServer ?? '-'}:${opts.ip}` : subjectKey(s);
-    return this.check(`rl:${resolved.bucket}:${who}`, resolved.limit, category);
+    const key = `rl:${resolved.bucket}:${who}`;
+    const known = this.stillSpent(key, resolved.limit);
+    if (known) return known;
+    const version = this.spent?.version ?? 0;
+    const d = await this.check(key, resolved.limit, category);
+    // Only a shared (or single-process) count is exact; a degraded per-process estimate is not kept.
+    if (!d.allowed && (d.source === 'redis' || d.source === 'memory') && d.resetAt > d.now) {
+      const t = [...(s.keyId ? [tags.key(s.keyId)] : []), ...(s.orgId ? [tags.org(s.orgId)] : [])];
+      this.spent?.set(key, { d, at: Date.now() }, version, { ttlMs: d.resetAt - d.now, tags: t });
+    }
+    return d;
+  }
+
+  /** The refusal a spent budget still gets, with its clock moved on; undefined once it may admit again. */
+  private stillSpent(key: string, limit: RateLimit): Checked | undefined {
+    const e = this.spent?.get(key);
+    if (!e || e.d.limit !== limit.limit || e.d.window !== limit.window) return undefined;
+    const now = this.clock ? this.clock() : e.d.now + (Date.now() - e.at);
+    if (now >= e.d.resetAt) {
+      this.spent!.delete(key);
+      return undefined;
+    }
+    recordRateLimitDecision(e.d.policy, false, e.d.source);
+    return { ...e.d, now, retryAfter: Math.max(1, Math.ceil((e.d.resetAt - now) / 1000)) };
   }
 
   /** A fixed policy of Flowgate's own endpoints (token, management, login) for one subject: counts one. */
