@@ -30,7 +30,7 @@ function countApiKeyQueries(ds: DataSource) {
   const counter = { n: 0, restore: () => (proto.query = original) };
   proto.query = function (this: unknown, sql: string, ...rest: unknown[]) {
     // The verification look-up of a presented key (timers such as the expiry scan also read api_keys).
-    if (/\bk\.key_hash = \$1\b/.test(sql)) counter.n++;
+    if (/\bk\.key_hash = ANY\(/.test(sql)) counter.n++;
     return original.call(this, sql, ...rest);
   };
   return counter;

@@ -61,6 +61,7 @@ const ENV_NAMES: Record<string, string> = {
   'rateLimits.failMode': 'RATE_LIMIT_FAIL_MODE',
   'rateLimits.timeoutMs': 'RATE_LIMIT_TIMEOUT_MS',
   'caches.ttlMs': 'CACHE_TTL_MS',
+  'caches.maxEntries': 'CACHE_MAX_ENTRIES',
   seedDevData: 'SEED_DEV_DATA',
   workers: 'WORKERS',
   'database.poolSize': 'DATABASE_POOL_SIZE',
@@ -214,7 +215,7 @@ export function loadConfig(given: Env = process.env): Config {
     // WEBHOOK_ALLOW_PRIVATE_NETWORKS: the deprecated name, from when only webhooks went out.
     outbound: { allowPrivateNetworks: bool(env.OUTBOUND_ALLOW_PRIVATE_NETWORKS) ?? bool(env.WEBHOOK_ALLOW_PRIVATE_NETWORKS) ?? false },
     rateLimits: rateLimitsFrom(defaults.rateLimits, env),
-    caches: { ...defaults.caches, ...(nonEmpty(env.CACHE_TTL_MS) && { ttlMs: env.CACHE_TTL_MS }) },
+    caches: { ...defaults.caches, ...(nonEmpty(env.CACHE_TTL_MS) && { ttlMs: env.CACHE_TTL_MS }), ...(nonEmpty(env.CACHE_MAX_ENTRIES) && { maxEntries: env.CACHE_MAX_ENTRIES }) },
     seedDevData: bool(env.SEED_DEV_DATA) ?? !production,
     workers: nonEmpty(env.WORKERS) ?? defaults.workers,
     http: defaults.http,

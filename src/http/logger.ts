@@ -83,7 +83,8 @@ export function logRequest(logger: Logger, line: RequestLine): void {
   let lines = requestLoggers.get(logger);
   if (!lines) {
     const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
-    lines = pino({ level: 'info', base: { service: 'flowgate' } }, stream);
+    // The same fields every line of this logger carries (service, and the worker for WORKERS > 1).
+    lines = pino({ level: 'info', base: logger.bindings() }, stream);
     requestLoggers.set(logger, lines);
   }
   lines.info(line, 'request');
