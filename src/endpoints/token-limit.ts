@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
-import { decodeJwt } from 'jose';
 import { parseBasicAuth } from '../http/basic-auth.js';
+import { afterResponse } from '../http/after-response.js';
+import { namedClientId } from '../http/token-request.js';
 import { OAuthError, errorReply, sendKoa } from '../http/oauth-error.js';
 import { limitedMessage, rateLimitHeaders } from '../ratelimit/headers.js';
 import type { Checked, RateLimitService } from '../ratelimit/service.js';
@@ -18,25 +19,6 @@ export interface TokenLimitDeps {
   proven: Cache<true>;
 }
 
-/** The client a token request is for (RFC 6749 §2.3.1 Basic, client_id, or a client assertion's iss). */
-export function tokenClientId(authorization: string | undefined, params: URLSearchParams): string | undefined {
-  const basic = parseBasicAuth(authorization);
-  if (basic?.id) return basic.id;
-  const id = params.get('client_id');
-  if (id) return id;
-  const assertion = params.get('client_assertion');
-  if (assertion) {
-    try {
-      // Only to pick the budget; the provider verifies the assertion.
-      const iss = decodeJwt(assertion).iss;
-      if (typeof iss === 'string') return iss;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
-}
-
 /** A digest of the client secret presented (Basic or client_secret_post); undefined for other methods. */
 function secretDigest(authorization: string | undefined, params: URLSearchParams): string | undefined {
   const basic = parseBasicAuth(authorization);
@@ -44,13 +26,6 @@ function secretDigest(authorization: string | undefined, params: URLSearchParams
   const secret = basic ? basic.secret : params.get('client_secret');
   if (!id || !secret) return undefined;
   return createHash('sha256').update(id).update('\0').update(secret).digest('base64url');
-}
-
-/** Runs `settle(status)` once the response has gone out (or the connection closed before it did). */
-function afterResponse(ctx: Context, settle: (status: number) => Promise<void>): void {
-  ctx.res.once('close', () => {
-    void settle(ctx.res.writableFinished ? ctx.res.statusCode : 0).catch(() => {});
-  });
 }
 
 /**
@@ -74,7 +49,7 @@ function afterResponse(ctx: Context, settle: (status: number) => Promise<void>):
 export async function limitTokenRequest(ctx: Context, d: TokenLimitDeps, params: URLSearchParams): Promise<boolean> {
   const { limits } = d;
   const authorization = ctx.get('authorization') || undefined;
-  const clientId = tokenClientId(authorization, params);
+  const clientId = namedClientId(authorization, params);
   const ip = ctx.ip;
   const ipClient = `${ip}:${clientId}`;
   const proof = clientId ? secretDigest(authorization, params) : undefined;

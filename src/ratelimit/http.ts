@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import { afterResponse } from '../http/after-response.js';
 import { AppError } from '../http/errors.js';
 import type { ResolvedHook } from '../auth/service.js';
 import { normalizeEmail } from '../accounts/email.js';
@@ -36,13 +37,6 @@ export async function managementHeaders(ctx: Context, next: Next): Promise<void>
     const d = p && decisions.get(p);
     if (d) ctx.set(rateLimitHeaders(d, d.policy));
   }
-}
-
-/** Runs `settle(status)` once the response has gone out (or the connection closed before it did). */
-function afterResponse(ctx: Context, settle: (status: number) => Promise<void>): void {
-  ctx.res.once('close', () => {
-    void settle(ctx.res.writableFinished ? ctx.res.statusCode : 0).catch(() => {});
-  });
 }
 
 /**

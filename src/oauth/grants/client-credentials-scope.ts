@@ -1,6 +1,5 @@
-import { decodeJwt } from 'jose';
 import type Provider from 'oidc-provider';
-import { parseBasicAuth } from '../../http/basic-auth.js';
+import { namedClientId } from '../../http/token-request.js';
 import { RESOURCE_SCOPES } from '../scopes.js';
 
 /**
@@ -17,7 +16,7 @@ export function defaultClientCredentialsScope(provider: Provider): void {
     if (ctx.method === 'POST' && ctx.path === '/token' && typeof req.body === 'string' && req.body.includes('client_credentials')) {
       const params = new URLSearchParams(req.body);
       if (params.getAll('grant_type').length === 1 && params.get('grant_type') === 'client_credentials' && !params.has('scope')) {
-        const clientId = clientIdOf(ctx.get('authorization'), params);
+        const clientId = namedClientId(ctx.get('authorization') || undefined, params);
         const client = clientId ? await provider.Client.find(clientId).catch(() => undefined) : undefined;
         const scope = (client?.scope ?? '').split(' ').filter((s) => RESOURCE_SCOPES.includes(s)).join(' ');
         if (scope) {
@@ -28,19 +27,4 @@ export function defaultClientCredentialsScope(provider: Provider): void {
     }
     await next();
   });
-}
-
-/** The client the request names (not yet authenticated: the provider does that next). */
-function clientIdOf(authorization: string, params: URLSearchParams): string | undefined {
-  const basic = parseBasicAuth(authorization);
-  if (basic) return basic.id;
-  const id = params.get('client_id');
-  if (id) return id;
-  const assertion = params.get('client_assertion');
-  if (!assertion) return undefined;
-  try {
-    return decodeJwt(assertion).iss;
-  } catch {
-    return undefined;
-  }
 }
