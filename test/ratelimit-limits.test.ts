@@ -12,7 +12,12 @@ let orgId: string;
 const T0 = 1_800_000_000_000; // a controlled clock, ms
 
 beforeAll(async () => {
-  env = await startTestServer({ RATE_LIMITS: JSON.stringify({ token: { limit: 3, window: 60 }, management: { limit: 4, window: '1m' } }) });
+  env = await startTestServer({
+    // Counting is under test here, not the outage mode: a check slowed by a loaded machine must not
+    // count as Redis being away (which fails open with a per-process estimate).
+    RATE_LIMIT_TIMEOUT_MS: '5000',
+    RATE_LIMITS: JSON.stringify({ token: { limit: 3, window: 60 }, management: { limit: 4, window: '1m' } }),
+  });
   orgId = await createOrg(env);
   rs = await createClient(env, { orgId, grantTypes: ['client_credentials'], redirectUris: [], introspect: true });
   // Many keys in one organization: the enterprise plan has no key cap.
