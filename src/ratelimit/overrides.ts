@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { Actor, AuditLog } from '../audit/service.js';
 import { errors } from '../http/errors.js';
 import { InvalidLimitsError, type RateLimitPolicies } from './policies.js';
+import { isLiveKeyOf } from '../storage/queries/api-keys.js';
 
 export interface OrgLimitsView {
   plan: string;
@@ -49,8 +50,7 @@ export class RateLimitOverrides {
 
   async setForKey(actor: Actor, orgId: string, keyId: string, limits: Record<string, unknown> | null): Promise<{ id: string; rate_limit: Record<string, unknown> | null }> {
     // The key must be a live key of the caller's organization: no reaching into another tenant.
-    const rows: { id: string }[] = await this.ds.query(`SELECT id FROM api_keys WHERE id::text = $1 AND org_id = $2 AND revoked_at IS NULL`, [keyId, orgId]);
-    if (!rows[0]) throw errors.notFound(`API key ${keyId} not found`);
+    if (!(await isLiveKeyOf(this.ds, keyId, orgId))) throw errors.notFound(`API key ${keyId} not found`);
     await this.valid(() => this.policies.setKeyLimits(keyId, limits));
     await this.audit.record(actor, { orgId, action: 'api_key.updated', targetType: 'api_key', targetId: keyId, details: { rate_limit: limits } });
     return { id: keyId, rate_limit: limits };

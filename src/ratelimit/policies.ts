@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { categoryLimitsSchema, type Config, type RateLimitConfig } from '../config/schema.js';
 import type { Cache } from '../storage/cache.js';
 import { tags } from '../storage/invalidation.js';
+import { keyRateLimit, setKeyRateLimit } from '../storage/queries/api-keys.js';
 import type { RateLimit } from './types.js';
 
 type Limits = Record<string, RateLimitConfig>;
@@ -80,7 +81,7 @@ export class RateLimitPolicies {
   /** Validates and stores one API key's overrides (null: the organization's and plan's apply). */
   async setKeyLimits(keyId: string, limits: Record<string, unknown> | null): Promise<void> {
     if (limits !== null) parseLimits(limits);
-    await this.ds.query(`UPDATE api_keys SET rate_limit = $2::jsonb WHERE id = $1`, [keyId, limits === null ? null : JSON.stringify(limits)]);
+    await setKeyRateLimit(this.ds, keyId, limits);
     await this.caches.publish(tags.key(keyId));
   }
 
@@ -94,8 +95,7 @@ export class RateLimitPolicies {
 
   private key(id: string) {
     return this.caches.keys.load(id, async () => {
-      const rows: { rate_limit: unknown }[] = await this.ds.query(`SELECT rate_limit FROM api_keys WHERE id = $1`, [id]);
-      return { value: this.tolerant(rows[0]?.rate_limit, `api key ${id}`), tags: [tags.key(id)] };
+      return { value: this.tolerant(await keyRateLimit(this.ds, id), `api key ${id}`), tags: [tags.key(id)] };
     });
   }
 

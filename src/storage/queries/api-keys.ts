@@ -75,3 +75,20 @@ export async function claimExpiryNotice(db: Db, keyId: string, kind: string): Pr
   const won = await db.query(`INSERT INTO api_key_expiry_notices (key_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING key_id`, [keyId, kind]);
   return returning(won).length > 0;
 }
+
+/** A key's own rate-limit overrides (null: none, or no such key). */
+export async function keyRateLimit(db: Db, id: string): Promise<unknown> {
+  const rows: { rate_limit: unknown }[] = await db.query(`SELECT rate_limit FROM api_keys WHERE id = $1`, [id]);
+  return rows[0]?.rate_limit ?? null;
+}
+
+/** Stores a key's rate-limit overrides (null removes them). */
+export async function setKeyRateLimit(db: Db, id: string, limits: Record<string, unknown> | null): Promise<void> {
+  await db.query(`UPDATE api_keys SET rate_limit = $2::jsonb WHERE id = $1`, [id, limits === null ? null : JSON.stringify(limits)]);
+}
+
+/** Whether `id` names a live key of the organization (any text: a malformed id is simply not one). */
+export async function isLiveKeyOf(db: Db, id: string, orgId: string): Promise<boolean> {
+  const rows: unknown[] = await db.query(`SELECT 1 FROM api_keys WHERE id::text = $1 AND org_id = $2 AND revoked_at IS NULL`, [id, orgId]);
+  return rows.length > 0;
+}
