@@ -5,6 +5,7 @@ import { startTestServer, type TestEnv } from './support/server.js';
 import { basicAuth, createClient, createOrg, type TestClient } from './support/oauth.js';
 import { createKey, introspect } from './ratelimit-support.js';
 import { buildWorkflowService } from '../examples/workflow-service/app.js';
+import type { RedisKeyValueStore } from '../src/storage/redis-kv.js';
 
 let env: TestEnv;
 let rs: TestClient;
@@ -191,12 +192,35 @@ describe("Flowgate's own endpoints", () => {
         headers: { authorization: basicAuth(cl.clientId, cl.clientSecret!), 'content-type': 'application/x-www-form-urlencoded' },
         body: 'grant_type=client_credentials',
       });
+    const stored = async () => {
+      // The client's tokens in Redis: a refused request must leave none behind.
+      const kv = env.server.services.kv as RedisKeyValueStore;
+      const keys = await kv.client.keys(`${env.config.redisPrefix}oidc:ClientCredentials:*`);
+      const values = await Promise.all(keys.map((k) => kv.get(k.slice(env.config.redisPrefix.length))));
+      return values.filter((v) => v && JSON.parse(v).clientId === c.clientId).length;
+    };
     for (let i = 0; i < 3; i++) expect((await token(c)).status).toBe(200);
+    expect(await stored()).toBe(3);
     const r = await token(c);
     expect(r.status).toBe(429);
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(await r.json()).toMatchObject({ error: 'slow_down', error_description: 'Rate limit exceeded. Limit: 3 requests per minute.' });
+    expect(await stored()).toBe(3);
     expect((await token(other)).status).toBe(200);
+  });
+
+  it('a client’s budget holds under parallel requests, with a proven secret too (the check read after the provider)', async () => {
+    const c = await createClient(env, { orgId, grantTypes: ['client_credentials'], redirectUris: [] });
+    const token = (resource?: string) =>
+      fetch(new URL('/token', env.url), {
+        method: 'POST',
+        headers: { authorization: basicAuth(c.clientId, c.clientSecret!), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', ...(resource && { resource }) }).toString(),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+    expect((await token()).status).toBe(200); // the secret is proven from here on
+    const burst = await Promise.all(Array.from({ length: 12 }, (_, i) => token(i % 2 ? env.config.apiAudience : undefined)));
+    expect(burst.filter((b) => b.status === 200)).toHaveLength(2);
+    expect(burst.filter((b) => b.status === 429 && b.body.error === 'slow_down')).toHaveLength(10);
   });
 
   it('limits the management API per credential, with headers, in the one JSON error shape', async () => {
