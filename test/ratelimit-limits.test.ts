@@ -6,6 +6,7 @@ import { basicAuth, createClient, createOrg, type TestClient } from './support/o
 import { createKey, introspect } from './ratelimit-support.js';
 import { buildWorkflowService } from '../examples/workflow-service/app.js';
 import type { RedisKeyValueStore } from '../src/storage/redis-kv.js';
+import { Cluster } from 'ioredis';
 
 let env: TestEnv;
 let rs: TestClient;
@@ -195,7 +196,9 @@ describe("Flowgate's own endpoints", () => {
     const stored = async () => {
       // The client's tokens in Redis: a refused request must leave none behind.
       const kv = env.server.services.kv as RedisKeyValueStore;
-      const keys = await kv.client.keys(`${env.config.redisPrefix}oidc:ClientCredentials:*`);
+      // KEYS answers for one node: on a Cluster, ask every master.
+      const nodes = kv.client instanceof Cluster ? kv.client.nodes('master') : [kv.client];
+      const keys = (await Promise.all(nodes.map((n) => n.keys(`${env.config.redisPrefix}oidc:ClientCredentials:*`)))).flat();
       const values = await Promise.all(keys.map((k) => kv.get(k.slice(env.config.redisPrefix.length))));
       return values.filter((v) => v && JSON.parse(v).clientId === c.clientId).length;
     };
