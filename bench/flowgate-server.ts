@@ -15,7 +15,6 @@ const dist = (m: string) => `../dist/src/${m}.js`;
 const { loadConfig } = await (import(dist('config/load')) as Dist<typeof import('../src/config/load.js')>);
 const { createLogger } = await (import(dist('http/logger')) as Dist<typeof import('../src/http/logger.js')>);
 const { startTracing } = await (import(dist('tracing/index')) as Dist<typeof import('../src/tracing/index.js')>);
-const { pino } = await import('pino');
 
 // BENCH_OTLP_ENDPOINT: the same server with OpenTelemetry on (spans exported to that URL). Tracing
 // hooks module loading, so everything that loads pg or ioredis is imported after it starts.
@@ -80,8 +79,7 @@ const config = loadConfig({
   // For experiments only (the bench runs the defaults): BENCH_RATE_LIMIT_ENABLED=false.
   RATE_LIMIT_ENABLED: process.env.BENCH_RATE_LIMIT_ENABLED ?? 'true',
 });
-// BENCH_LOG_SYNC=1: pino's synchronous stdout (one write per line), to measure what buffering saves.
-const server = await startServer(config, createLogger(config.logLevel, process.env.BENCH_LOG_SYNC === '1' ? pino.destination({ dest: 1, sync: true }) : undefined));
+const server = await startServer(config, createLogger(config.logLevel));
 const s = server.services;
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const url = server.url;
