@@ -39,7 +39,7 @@ import { SessionStore } from '../auth/sessions.js';
 import { sessionResolver } from '../dashboard/routes.js';
 import { RateLimitService } from '../ratelimit/service.js';
 import { RateLimitOverrides } from '../ratelimit/overrides.js';
-import { limitManagementApi } from '../ratelimit/http.js';
+import { limitManagementApi } from '../api/management-limit.js';
 import { authFailureGuard } from '../ratelimit/auth-failures.js';
 import type { Role } from '../accounts/entities.js';
 

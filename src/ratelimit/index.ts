@@ -1,7 +1,6 @@
 // Rate limits: the limiter, policies, and the pieces the HTTP app mounts.
 export { RateLimitService, subjectKey, type Subject, type Checked } from './service.js';
 export { rateLimitDecorator } from './introspection.js';
-export { limitManagementApi, managementHeaders, loginGuard } from './http.js';
 export { rateLimitHeaders, limitedMessage } from './headers.js';
 export { categoryFor, CATEGORIES } from './categories.js';
 export { parseLimits, InvalidLimitsError, ALL } from './policies.js';
