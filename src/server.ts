@@ -8,7 +8,7 @@ import { buildServices, type Services } from './compose/services.js';
 import { sweepExpiredArtifacts } from './oauth/adapter.js';
 import { readKeys } from './oauth/signing-keys.js';
 import { Drain } from './http/drain.js';
-import { logRequest, safeUrl } from './http/logger.js';
+import { logRequest } from './http/logger.js';
 import { ReadinessProbe } from './health/readiness.js';
 import { routeTemplate } from './metrics/routes.js';
 import { answerMetrics, startMetricsServer } from './metrics/serve.js';
@@ -114,7 +114,7 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 function logProbe(logger: Logger, req: http.IncomingMessage, res: http.ServerResponse, start: number): void {
-  if (logger.isLevelEnabled('info')) logRequest(logger, { method: req.method, url: safeUrl(req.url ?? '/'), status: res.statusCode, ms: Math.round((performance.now() - start) * 10) / 10, ip: req.socket.remoteAddress });
+  logRequest(logger, start, { method: req.method, url: req.url ?? '/', status: res.statusCode, ip: req.socket.remoteAddress });
 }
 
 /** Series read from the services: token issuance (provider events), pools, limiter, keys, build. */

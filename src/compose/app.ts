@@ -9,7 +9,7 @@ import mount from 'koa-mount';
 import compose from 'koa-compose';
 import type { Services } from './services.js';
 import { jsonErrors, AppError } from '../http/errors.js';
-import { logRequest, safeUrl } from '../http/logger.js';
+import { logRequest } from '../http/logger.js';
 import { securityHeaders } from '../http/security-headers.js';
 import { refuseUnsafeInput, refuseUnsafeProviderForms } from '../http/unsafe-input.js';
 import { interactionRoutes } from '../oauth/interactions/routes.js';
@@ -189,7 +189,7 @@ function requestLog(s: Services) {
       await next();
     } finally {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
-      if (ctx.path !== '/healthz' && s.logger.isLevelEnabled('info')) logRequest(s.logger, { reqId, method: ctx.method, url: safeUrl(ctx.originalUrl), status, ms: Math.round((performance.now() - start) * 10) / 10, ip: ctx.ip });
+      if (ctx.path !== '/healthz' && s.logger.isLevelEnabled('info')) logRequest(s.logger, start, { reqId, method: ctx.method, url: ctx.originalUrl, status, ip: ctx.ip });
     }
   };
 }

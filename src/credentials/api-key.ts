@@ -22,11 +22,6 @@ export function secretFingerprint(keyHash: string): string {
   return createHash('sha256').update(`kfp:${keyHash}`).digest('base64url').slice(0, 22);
 }
 
-/**
- * API key rows for verification: by the HMAC of a presented key (the key itself), or by id (a token
- * exchanged from the key). Rows are cached by id and tagged with what they read (key, organization,
- * creator's membership), so any of those changing drops them on every instance.
- */
 interface Lookup {
   hash: string;
   done: (row: ApiKeyRow | null) => void;
@@ -36,6 +31,11 @@ interface Lookup {
 /** Secrets looked up in one statement, at most. */
 const BATCH = 64;
 
+/**
+ * API key rows for verification: by the HMAC of a presented key (the key itself), or by id (a token
+ * exchanged from the key). Rows are cached by id and tagged with what they read (key, organization,
+ * creator's membership), so any of those changing drops them on every instance.
+ */
 export class ApiKeyRows {
   private active = 0;
   private queue: Lookup[] = [];

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { importJWK, SignJWT, type JWK } from 'jose';
-import { logRequest, safeUrl } from '../http/logger.js';
+import { logRequest } from '../http/logger.js';
 import type { CredentialResolver } from '../credentials/resolver.js';
 import type { ResolvedCredential } from '../credentials/types.js';
 import type { StoredKey } from '../oauth/signing-keys.js';
@@ -103,7 +103,7 @@ export function introspectionEndpoint(d: IntrospectionDeps) {
     const send = (r: OAuthReply) => {
       sendNode(res, r, { 'X-Request-Id': reqId });
       recordIntrospectionReply(r.status, r.body as Record<string, unknown>);
-      if (d.logger.isLevelEnabled('info')) logRequest(d.logger, { reqId, method: req.method, url: safeUrl(url), status: r.status, ms: Math.round((performance.now() - start) * 10) / 10, ip: clientIp(req, d.trustProxy) });
+      if (d.logger.isLevelEnabled('info')) logRequest(d.logger, start, { reqId, method: req.method, url, status: r.status, ip: clientIp(req, d.trustProxy) });
     };
     handle(req).then(send, (err) => {
       if (err instanceof OAuthError) return send(errorReply(err));

@@ -58,9 +58,11 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   );
 }
 
-export { redactUrl as safeUrl } from './redact-url.js';
+import { redactUrl } from './redact-url.js';
 
-/** One request line: every field is built from a checked value (the URL redacted, the id validated). */
+export { redactUrl as safeUrl };
+
+/** One request line: the URL as requested (redacted when written), the id validated, the rest fixed. */
 export interface RequestLine {
   reqId?: string;
   method?: string;
@@ -78,21 +80,26 @@ const requestLoggers = new WeakMap<Logger, Logger>();
  * for the paths above (measured: a tenth of the introspection's cost at info), and this line's
  * fields are fixed and hold nothing secret, so there is nothing for it to find.
  */
-export function logRequest(logger: Logger, line: RequestLine): void {
+export function logRequest(logger: Logger, startedAt: number, request: Omit<RequestLine, 'ms'>): void {
   if (!logger.isLevelEnabled('info')) return;
   let lines = requestLoggers.get(logger);
   if (!lines) {
-    const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
     // The same fields every line of this logger carries (service, and the worker for WORKERS > 1).
-    lines = pino({ level: 'info', base: logger.bindings() }, stream);
+    lines = pino({ level: 'info', base: logger.bindings() }, streamOf(logger) as DestinationStream);
     requestLoggers.set(logger, lines);
   }
-  lines.info(line, 'request');
+  // The URL is redacted here, where the redacting logger is not used, so no caller can forget it.
+  lines.info({ ...request, url: redactUrl(request.url), ms: Math.round((performance.now() - startedAt) * 10) / 10 }, 'request');
+}
+
+/** The destination a logger writes to (pino keeps it under a symbol). */
+function streamOf(logger: Logger): unknown {
+  return (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
 }
 
 /** Writes what the logger buffered, synchronously (before exit, after a fatal error). */
 export function flushLogsSync(logger: Logger): void {
-  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { flushSync?: () => void } | undefined;
+  const stream = streamOf(logger) as { flushSync?: () => void } | undefined;
   try {
     stream?.flushSync?.();
   } catch {
